@@ -151,6 +151,19 @@ def run(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt) -> None:
         _print_serve(summary["serve"])
 
 
+@app.command()
+@_main
+def automation(deployment: str = typer.Option("retrain/weekly", help="flow/deployment to watch."),
+               max_retries: int = typer.Option(2, min=0, help="Re-runs after consecutive failures."),
+               delay_s: int = typer.Option(60, min=0, help="Wait before each re-run.")) -> None:
+    """Create the retry-on-failure automation for a deployment (needs PREFECT_API_URL)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.automations import create_retry_automation
+
+    auto_id = create_retry_automation(deployment, max_retries, delay_s)
+    console.print(f"automation {auto_id}: re-run {deployment} on failure, at most {max_retries} time(s)")
+
+
 def main() -> None:
     app()
 

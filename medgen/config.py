@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -153,7 +154,10 @@ class SmokeConfig(_Model):
 
 
 class OrchestrationConfig(_Model):
-    gpu_pool: str | None = Field(None, description="Prefect work pool for GPU stages; None runs them in-process.")
+    gpu_pool: str | None = Field(
+        None, description="Run train and merge as the deployments train/<gpu_pool> and merge/<gpu_pool> "
+        "(e.g. slurm-gpu, see prefect.yaml); None runs them in-process.")
+    stop_after: Literal["merge", "serve"] = Field("serve", description="Last stage of `medgen run`.")
 
 
 class PipelineConfig(_Model):
@@ -190,6 +194,9 @@ class PipelineConfig(_Model):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """'train.lora.r=32' -> (['train','lora','r'], 32); the value is read as YAML."""
     if "=" not in text:
@@ -202,6 +209,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads "2e-4" (no dot) as a string
     return path, value
 
 

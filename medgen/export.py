@@ -41,10 +41,12 @@ def parity_token_ids(tok) -> list[list[int]]:
 
 
 @contextlib.contextmanager
-def open_llama(path: Path, n_ctx: int = 1024, logits_all: bool = False):
-    from llama_cpp import Llama
+def open_llama(path: Path, n_ctx: int = 1024, logits_all: bool = False, f32_kv_cache: bool = False):
+    from llama_cpp import GGML_TYPE_F32, Llama
 
-    llm = Llama(str(path), n_ctx=n_ctx, logits_all=logits_all, n_threads=os.cpu_count(), verbose=False)
+    # An F32 KV cache keeps llama.cpp's default F16 cache rounding out of a check of the file's weights.
+    kv = {"type_k": GGML_TYPE_F32, "type_v": GGML_TYPE_F32} if f32_kv_cache else {}
+    llm = Llama(str(path), n_ctx=n_ctx, logits_all=logits_all, n_threads=os.cpu_count(), verbose=False, **kv)
     try:
         yield llm
     finally:
@@ -61,7 +63,7 @@ def verify(merged_dir: Path, gguf_path: Path) -> dict:
     model = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32).eval()
     prompts = parity_token_ids(tok)
     refs, got, tokenizer_agrees = [], [], True
-    with open_llama(gguf_path, n_ctx=max(len(p) for p in prompts) + 8, logits_all=True) as llm:
+    with open_llama(gguf_path, n_ctx=max(len(p) for p in prompts) + 8, logits_all=True, f32_kv_cache=True) as llm:
         for ids in prompts:
             text = tok.decode(ids)
             tokenizer_agrees &= llm.tokenize(text.encode(), add_bos=False, special=True) == ids

@@ -13,6 +13,7 @@ from medgen.modeling import load_causal_lm, load_tokenizer
 from medgen.prepare import make_input
 
 PROBE = ("Female", "PSYCHIATRY")
+TIE_MARGIN = 0.1
 
 
 @dataclass
@@ -30,12 +31,26 @@ def probe_ids(tok):
 
 
 def compare_logits(a, b) -> dict:
-    """Max abs difference and top-1 agreement between two [seq, vocab] logit tensors."""
+    """Top-1 agreement and max abs difference between two [seq, vocab] logit tensors.
+
+    `max_abs_diff` compares logits centered per position: softmax ignores a per-position shift, so a
+    shift is no disagreement. `raw_max_abs_diff` is the plain figure. `top1_agreement` leaves out
+    positions where the reference's top two logits are within TIE_MARGIN (a near tie that any rounding
+    may flip); `top1_agreement_all` counts every position.
+    """
     a, b = a.float(), b.float()
+    centered = (a - a.mean(-1, keepdim=True)) - (b - b.mean(-1, keepdim=True))
+    agree = a.argmax(-1) == b.argmax(-1)
+    # Where the reference's best two tokens are closer than rounding noise, either pick is faithful.
+    top2 = a.topk(2, dim=-1).values
+    decisive = (top2[:, 0] - top2[:, 1]) >= TIE_MARGIN
     return {
-        "max_abs_diff": float((a - b).abs().max()),
-        "top1_agreement": float((a.argmax(-1) == b.argmax(-1)).float().mean()),
+        "top1_agreement": float(agree[decisive].float().mean()) if decisive.any() else 1.0,
+        "top1_agreement_all": float(agree.float().mean()),
+        "max_abs_diff": float(centered.abs().max()),
+        "raw_max_abs_diff": float((a - b).abs().max()),
         "positions": int(a.shape[0]),
+        "near_tie_positions": int((~decisive).sum()),
     }
 
 

@@ -232,7 +232,9 @@ def run(config: PipelineConfig, progress: bool = False) -> TrainResult:
             if p.device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             result = trainer.train()
-            metrics = trainer.evaluate() if trainer.eval_dataset is not None else {}
+            evaluated_last = any("eval_loss" in h and h.get("step") == trainer.state.global_step
+                                 for h in trainer.state.log_history)
+            metrics = trainer.evaluate() if trainer.eval_dataset is not None and not evaluated_last else {}
         except Exception as e:
             if _is_oom(e):
                 if torch.cuda.is_available():

@@ -33,7 +33,7 @@ def test_retrain_walks_the_oom_ladder(prefect_harness, repo_root, tmp_path, monk
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(trl.SFTTrainer, "train", oom_on_rank_8)
-    overrides = [f"run_dir={tmp_path}", *TINY,
+    overrides = [f"run_dir={tmp_path}", *TINY, "orchestration.stop_after=merge",
                  "train.fallback=[{r: 8, max_seq_length: 128}, {r: 4, max_seq_length: 96}]"]
     state = retrain(config_path="configs/default.yaml", overrides=overrides, return_state=True)
     assert state.is_completed(), state.message
@@ -66,7 +66,7 @@ def test_retrain_fails_on_non_oom_errors_without_walking(prefect_harness, repo_r
         raise ValueError("labels are all masked")
 
     monkeypatch.setattr(trl.SFTTrainer, "train", broken)
-    overrides = [f"run_dir={tmp_path}", *TINY,
+    overrides = [f"run_dir={tmp_path}", *TINY, "orchestration.stop_after=merge",
                  "train.fallback=[{r: 8, max_seq_length: 128}, {r: 4, max_seq_length: 96}]"]
     state = retrain(config_path="configs/default.yaml", overrides=overrides, return_state=True)
     assert state.is_failed()

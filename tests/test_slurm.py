@@ -1,0 +1,247 @@
+"""The `slurm` worker against a real one-node Slurm cluster (started by .ci/run) and a real Prefect server."""
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from medgen import slurm
+
+ROOT = Path(__file__).resolve().parent.parent
+POOL = "slurm-test"
+pytestmark = pytest.mark.slurm
+
+
+def _cluster_up() -> bool:
+    if not shutil.which("sinfo"):
+        return False
+    proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+    return proc.returncode == 0 and any(s in proc.stdout for s in ("idle", "mix", "alloc"))
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if not _cluster_up():
+        pytest.skip("no Slurm cluster answers here; .ci/run starts one with deployments/slurm/local-cluster.sh start")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def server(cluster, tmp_path_factory):
+    """The Prefect server .ci/run started (MEDGEN_TEST_PREFECT_API_URL), or one of our own."""
+    url = os.environ.get("MEDGEN_TEST_PREFECT_API_URL")
+    proc = None
+    if not url:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        home = tmp_path_factory.mktemp("prefect-home")
+        env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+        proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                 "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        url = f"http://127.0.0.1:{port}/api"
+    deadline = time.time() + 90
+    while not _healthy(url):
+        assert time.time() < deadline, f"Prefect server at {url} not healthy"
+        time.sleep(0.5)
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: url}):
+        yield url
+    if proc:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _prefect(url, *args, check=True):
+    env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    return subprocess.run([sys.executable, "-m", "prefect", *args], env=env, capture_output=True, text=True,
+                          check=check, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def worker(server, tmp_path_factory):
+    """`prefect work-pool create --type slurm` and `prefect worker start` find the worker through its entry point."""
+    _prefect(server, "work-pool", "delete", POOL, check=False)
+    created = _prefect(server, "work-pool", "create", POOL, "--type", "slurm")
+    assert POOL in created.stdout + created.stderr
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {**os.environ, "PREFECT_API_URL": server, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL,
+                                 "--name", "slurm-test-worker"], env=env, stdout=f, stderr=subprocess.STDOUT,
+                                cwd=ROOT, start_new_session=True)
+    yield log
+    proc.terminate()
+    proc.wait(30)
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+async def _deploy(flow_name: str, entrypoint: str, deployment: str, job_variables: dict) -> str:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        flow_id = await client.create_flow_from_name(flow_name)
+        dep_id = await client.create_deployment(
+            flow_id=flow_id, name=deployment, work_pool_name=POOL, entrypoint=entrypoint, path=str(ROOT),
+            pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}],
+            job_variables=job_variables)
+    return f"{flow_name}/{deployment}"
+
+
+def deploy(flow_name, fn, tmp_path, **job_variables):
+    job_variables.setdefault("output", str(tmp_path / "%j.out"))
+    job_variables.setdefault("poll_interval_s", 1)
+    return _run(_deploy(flow_name, f"tests/slurm_flows.py:{fn}", "test", job_variables))
+
+
+def trigger(name, parameters=None, timeout=300):
+    from prefect.deployments import run_deployment
+
+    return run_deployment(name, parameters=parameters or {}, timeout=timeout, poll_interval=1)
+
+
+def job_of(flow_run) -> str:
+    assert flow_run.infrastructure_pid, "the worker must record the Slurm job id on the flow run"
+    return flow_run.infrastructure_pid
+
+
+def test_success(worker, tmp_path):
+    name = deploy("slurm-ok", "ok", tmp_path, partition="gpu", gres="gpu:1", time_limit="00:05:00", mem="1G")
+    fr = trigger(name, {"x": 21})
+    assert fr.state.is_completed(), fr.state
+    job = job_of(fr)
+    assert slurm.job_state(job).state == "COMPLETED"
+    log = (tmp_path / f"{job}.out").read_text()
+    assert f"Slurm job {job}" in log and "gpus=0" in log  # the fake GPU was allocated
+    assert f"Submitted Slurm job {job}" in worker.read_text()
+
+
+def test_failure_reports_exit_code_and_log_tail(worker, tmp_path):
+    name = deploy("slurm-fail", "fail", tmp_path, time_limit="00:05:00", mem="1G")
+    fr = trigger(name)
+    assert fr.state.is_failed(), fr.state
+    job = job_of(fr)
+    state = slurm.job_state(job)
+    assert state.state == "FAILED" and state.exit_code.startswith("1")
+    wlog = worker.read_text()
+    assert f"Slurm job {job} ended FAILED" in wlog and "deliberate failure for the test" in wlog
+
+
+def test_time_limit(worker, tmp_path):
+    name = deploy("slurm-sleep", "sleep", tmp_path, time_limit="00:01:00", mem="1G")
+    fr = trigger(name, {"seconds": 600}, timeout=240)
+    assert fr.state.is_crashed(), fr.state
+    assert "TIMEOUT" in fr.state.message and "time limit" in fr.state.message
+    assert slurm.job_state(job_of(fr)).state == "TIMEOUT"
+
+
+def test_memory_kill_maps_to_out_of_memory(worker, tmp_path):
+    name = deploy("slurm-hog", "hog", tmp_path, time_limit="00:05:00", mem="200M")
+    fr = trigger(name, {"mb": 800})
+    assert not fr.state.is_completed(), fr.state
+    assert "OUT_OF_MEMORY" in fr.state.message, fr.state.message
+
+
+def test_cancel_from_prefect_scancels_the_job(worker, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelling
+
+    name = deploy("slurm-sleep", "sleep", tmp_path, time_limit="00:05:00", mem="1G")
+    fr = trigger(name, {"seconds": 600}, timeout=0)
+
+    async def wait_running_then_cancel():
+        async with get_client() as client:
+            for _ in range(120):
+                run = await client.read_flow_run(fr.id)
+                if run.infrastructure_pid and slurm.job_state(run.infrastructure_pid).state == "RUNNING":
+                    break
+                await asyncio.sleep(1)
+            else:
+                pytest.fail("job never started running")
+            await client.set_flow_run_state(fr.id, Cancelling(), force=True)
+            for _ in range(90):
+                if slurm.job_state(run.infrastructure_pid).state == "CANCELLED":
+                    return run.infrastructure_pid
+                await asyncio.sleep(1)
+            pytest.fail("job was not cancelled")
+
+    job = _run(wait_running_then_cancel())
+    assert "scancel" in worker.read_text() and job in worker.read_text()
+
+
+def test_retrain_runs_gpu_stages_as_slurm_jobs_and_walks_the_ladder(worker, server, tmp_path):
+    """retrain triggered through the API; train and merge run as Slurm jobs; rank 8 OOMs, rank 4 completes."""
+    from conftest import TINY
+
+    jv = dict(partition="gpu", gres="gpu:1", time_limit="00:20:00", mem="6G", output=str(tmp_path / "%j.out"),
+              poll_interval_s=1)
+    _run(_deploy("train", "tests/slurm_flows.py:train_oom_at_r8", POOL, jv))
+    _run(_deploy("merge", "flows/gpu.py:merge_flow", POOL, jv))
+    # The orchestrating flow on a process pool, as on a login node.
+    _prefect(server, "work-pool", "delete", "local-test", check=False)
+    _prefect(server, "work-pool", "create", "local-test", "--type", "process")
+
+    async def deploy_retrain():
+        from prefect.client.orchestration import get_client
+
+        async with get_client() as client:
+            flow_id = await client.create_flow_from_name("retrain")
+            await client.create_deployment(
+                flow_id=flow_id, name="test", work_pool_name="local-test", entrypoint="flows/retrain.py:retrain",
+                path=str(ROOT),
+                pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}])
+
+    _run(deploy_retrain())
+    env = {**os.environ, "PREFECT_API_URL": server, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_WORKER_QUERY_SECONDS": "1"}
+    log = tmp_path / "process-worker.log"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "local-test"],
+                                env=env, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    try:
+        overrides = [f"run_dir={tmp_path / 'run'}", *TINY, f"orchestration.gpu_pool={POOL}",
+                     "orchestration.stop_after=merge",
+                     "train.fallback=[{r: 8, max_seq_length: 128}, {r: 4, max_seq_length: 96}]"]
+        fr = trigger("retrain/test", {"config_path": "configs/default.yaml", "overrides": overrides}, timeout=900)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert fr.state.is_completed(), (fr.state, log.read_text()[-3000:])
+    train = json.loads((tmp_path / "run" / "train" / "manifest.json").read_text())
+    assert train["rung"] == {"r": 4, "max_seq_length": 96} and train["steps"] == 2
+    assert (tmp_path / "run" / "merge" / "merged" / "model.safetensors").is_file()
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter
+
+    async def gpu_runs():
+        async with get_client() as client:
+            return await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[POOL])))
+
+    runs = {r.name: r for r in _run(gpu_runs()) if r.parent_task_run_id or True}
+    assert runs["train-r8-seq128"].state.is_failed() and runs["train-r4-seq96"].state.is_completed()
+    assert runs["merge-r4-seq96"].state.is_completed()
+    for name in ("train-r4-seq96", "merge-r4-seq96"):
+        assert slurm.job_state(runs[name].infrastructure_pid).state == "COMPLETED"
