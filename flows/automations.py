@@ -12,6 +12,12 @@ from __future__ import annotations
 import asyncio
 
 
+def _from_failed_run(expression: str) -> dict:
+    """A parameter computed from the failed run when the automation fires, keeping its JSON type."""
+    return {"__prefect_kind": "json",
+            "value": {"__prefect_kind": "jinja", "template": "{{ (" + expression + ") | tojson }}"}}
+
+
 def automation_name(deployment: str) -> str:
     return f"medgen: retry failed {deployment}"
 
@@ -42,9 +48,9 @@ async def _create(deployment: str, max_retries: int, delay_s: int) -> str:
             source="selected",
             deployment_id=dep.id,
             parameters={
-                "config_path": "{{ flow_run.parameters['config_path'] }}",
-                "overrides": "{{ flow_run.parameters.get('overrides') or [] }}",
-                "retry_attempt": "{{ (flow_run.parameters.get('retry_attempt') or 0) + 1 }}",
+                "config_path": _from_failed_run("flow_run.parameters.get('config_path') or 'configs/default.yaml'"),
+                "overrides": _from_failed_run("flow_run.parameters.get('overrides') or []"),
+                "retry_attempt": _from_failed_run("(flow_run.parameters.get('retry_attempt') or 0) + 1"),
                 "max_auto_retries": max_retries,
             },
             schedule_after=timedelta(seconds=delay_s),

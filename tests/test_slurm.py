@@ -4,11 +4,9 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -33,40 +31,9 @@ def cluster():
         pytest.skip("no Slurm cluster answers here; .ci/run starts one with deployments/slurm/local-cluster.sh start")
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
-def server(cluster, tmp_path_factory):
-    """The Prefect server .ci/run started (MEDGEN_TEST_PREFECT_API_URL), or one of our own."""
-    url = os.environ.get("MEDGEN_TEST_PREFECT_API_URL")
-    proc = None
-    if not url:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        home = tmp_path_factory.mktemp("prefect-home")
-        env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-        proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                                 "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-        url = f"http://127.0.0.1:{port}/api"
-    deadline = time.time() + 90
-    while not _healthy(url):
-        assert time.time() < deadline, f"Prefect server at {url} not healthy"
-        time.sleep(0.5)
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings({PREFECT_API_URL: url}):
-        yield url
-    if proc:
-        proc.terminate()
-        proc.wait(30)
+def server(cluster, live_server):
+    return live_server
 
 
 def _prefect(url, *args, check=True):
