@@ -57,12 +57,25 @@ def _main(fn: Callable) -> Callable:
 
 @app.command()
 @_main
-def prepare(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt) -> None:
-    """Build the Alpaca JSONL train/val/test splits."""
+def prepare(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
+            source: Optional[str] = typer.Option(None, help="synthetic | alpaca | mimic (data.source)."),
+            notes: Optional[str] = typer.Option(None, help="MIMIC-IV-Note discharge.csv[.gz] (data.notes)."),
+            path: Optional[str] = typer.Option(None, help="Your Alpaca JSONL (data.path).")) -> None:
+    """Build the Alpaca JSONL train/val/test splits, PHI spans and a dataset card."""
     from medgen import prepare as stage
 
-    m = _stage("prepare", stage.run, config, set)
+    extra = [f"data.{k}={v}" for k, v in (("source", source), ("notes", notes), ("path", path)) if v]
+    m = _stage("prepare", stage.run, config, [*extra, *(set or [])])
     console.print(json.dumps(m["counts"]))
+    if m.get("import"):
+        imp = m["import"]
+        console.print(f"imported {imp['notes']} notes; {imp['masks']} masks filled, "
+                      f"{imp['resolved_by_specific_rule']:.1%} by a specific rule; skipped: "
+                      + (", ".join(f"{k}: {v['count']} (lines {v['lines'][:10]})" for k, v in imp["skipped"].items())
+                         or "none"))
+        console.print(f"categories: {imp['categories']}")
+    for w in m.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {w}")
 
 
 @app.command()

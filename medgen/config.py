@@ -35,10 +35,15 @@ class SplitConfig(_Model):
 
 
 class DataConfig(_Model):
-    source: Literal["synthetic", "alpaca"] = Field(
-        "synthetic", description="'synthetic' builds records; 'alpaca' reads your own JSONL."
+    source: Literal["synthetic", "alpaca", "mimic"] = Field(
+        "synthetic", description="'synthetic' builds records; 'alpaca' reads your own JSONL; 'mimic' imports "
+        "MIMIC-IV-Note discharge notes, filling every ___ with a typed surrogate."
     )
     path: str | None = Field(None, description="Alpaca JSONL file (source=alpaca).")
+    notes: str | None = Field(None, description="MIMIC-IV-Note discharge.csv[.gz] (source=mimic).")
+    patients: str | None = Field(None, description="Optional MIMIC-IV patients.csv[.gz] (subject_id, gender).")
+    services: str | None = Field(None, description="Optional MIMIC-IV services.csv[.gz] (hadm_id, curr_service).")
+    max_notes: int | None = Field(None, ge=1, description="Import at most this many notes (source=mimic).")
     n_records: int = Field(200, ge=3, description="Synthetic records to build (source=synthetic).")
     profile: Literal["compact", "full"] = Field("compact", description="Synthetic record length profile.")
     seed: int = Field(0, description="Seed for record generation and splitting.")
@@ -48,6 +53,8 @@ class DataConfig(_Model):
     def _source_needs_path(self) -> DataConfig:
         if self.source == "alpaca" and not self.path:
             raise ValueError("source 'alpaca' needs data.path (a JSONL file); set --set data.path=FILE")
+        if self.source == "mimic" and not self.notes:
+            raise ValueError("source 'mimic' needs data.notes (discharge.csv[.gz]); use --notes FILE")
         return self
 
 

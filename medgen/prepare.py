@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import re
 import time
@@ -16,6 +17,10 @@ from medgen.constants import ALPACA_FIELDS, INPUT_TEMPLATE, INSTRUCTION, PHI_FIL
 from medgen.errors import DataError
 from medgen.io import atomic_dir, owner_only, write_stage_record
 from medgen.records import records
+
+log = logging.getLogger(__name__)
+CARD_FILE = "DATASET_CARD.md"
+HIST_FILE = "length_histogram.png"
 
 INPUT_RE = re.compile(r"Sex:\s*(?P<sex>[^,]+?)\s*,\s*(?:Medical\s+)?Service:\s*(?P<service>.+?)\s*$")
 
@@ -56,6 +61,19 @@ def synthetic_examples(n: int, seed: int, profile: str) -> list[Example]:
                 [{"start": s.start, "end": s.end, "category": s.category, "text": s.text} for s in r.spans])
         for r in records(n, seed, profile)
     ]
+
+
+def mimic_examples(config: PipelineConfig) -> tuple[list[Example], dict]:
+    from medgen.mimic import read_notes
+
+    dc = config.data
+    opt = lambda p: Path(p).expanduser() if p else None  # noqa: E731
+    notes, report = read_notes(Path(dc.notes).expanduser(), dc.seed, opt(dc.patients), opt(dc.services), dc.max_notes)
+    if len(notes) < 3:
+        raise DataError([f"{dc.notes}: {len(notes)} usable note(s) after skips {report.as_dict()['skipped']}; "
+                         "expected at least 3"])
+    return [Example(INSTRUCTION, make_input(n.sex, n.service), n.text, n.subject_id, n.spans) for n in notes], \
+        report.as_dict()
 
 
 def read_alpaca(path: Path) -> list[Example]:
@@ -104,15 +122,29 @@ def read_alpaca(path: Path) -> list[Example]:
     return examples
 
 
-def dedupe(examples: list[Example]) -> tuple[list[Example], int]:
-    seen: set[str] = set()
-    kept = []
+def _near_key(text: str) -> str:
+    """Records that differ only in digits, case, punctuation or spacing share this key."""
+    words = re.sub(r"[\d\W_]+", " ", text.lower()).split()
+    return hashlib.sha256(" ".join(words).encode()).hexdigest()
+
+
+def dedupe(examples: list[Example]) -> tuple[list[Example], dict[str, int]]:
+    """Drop exact duplicates, then near duplicates (same words once digits and punctuation are gone)."""
+    exact: set[str] = set()
+    near: set[str] = set()
+    kept, removed = [], {"exact": 0, "near": 0}
     for ex in examples:
-        key = hashlib.sha256(" ".join(ex.output.split()).lower().encode()).hexdigest()
-        if key not in seen:
-            seen.add(key)
+        e = hashlib.sha256(" ".join(ex.output.split()).encode()).hexdigest()
+        n = _near_key(ex.output)
+        if e in exact:
+            removed["exact"] += 1
+        elif n in near:
+            removed["near"] += 1
+        else:
+            exact.add(e)
+            near.add(n)
             kept.append(ex)
-    return kept, len(examples) - len(kept)
+    return kept, removed
 
 
 def split_by_group(examples: list[Example], val: float, test: float, seed: int) -> dict[str, list[Example]]:
@@ -141,8 +173,11 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 def run(config: PipelineConfig) -> PrepareResult:
     t0 = time.perf_counter()
     dc = config.data
+    import_report = None
     if dc.source == "alpaca":
         examples = read_alpaca(Path(dc.path).expanduser())
+    elif dc.source == "mimic":
+        examples, import_report = mimic_examples(config)
     else:
         examples = synthetic_examples(dc.n_records, dc.seed, dc.profile)
     examples, n_dupes = dedupe(examples)
@@ -162,17 +197,110 @@ def run(config: PipelineConfig) -> PrepareResult:
             for ex in exs:
                 parsed = parse_input(ex.input)
                 pairs[f"{parsed[0]}/{parsed[1]}" if parsed else "(unparsed)"] += 1
+        lengths = token_lengths(config, splits)
+        stats = {name: length_stats(v, config.train.max_seq_length) for name, v in lengths.items()}
+        phi_counts = Counter(s["category"] for exs in splits.values() for ex in exs for s in (ex.spans or []))
         manifest = {
             "stage": "prepare",
             "source": dc.source,
-            "path": dc.path,
+            "path": dc.path or dc.notes,
             "seed": dc.seed,
             "profile": dc.profile if dc.source == "synthetic" else None,
             "counts": {k: len(v) for k, v in splits.items()},
             "duplicates_removed": n_dupes,
             "sex_service_counts": dict(sorted(pairs.items())),
+            "phi_category_counts": dict(phi_counts.most_common()),
+            "token_stats": stats,
+            "import": import_report,
             "files": files,
             "wall_s": round(time.perf_counter() - t0, 2),
         }
+        truncated = stats.get("train", {}).get("truncated_fraction") or 0
+        if truncated > 0.05:
+            manifest["warnings"] = [
+                f"{truncated:.0%} of training examples exceed train.max_seq_length={config.train.max_seq_length} "
+                "tokens and will be truncated; raise it or use shorter records (data.profile=compact)"]
+            log.warning(manifest["warnings"][0])
         write_stage_record(tmp, config.to_yaml(), manifest)
+        write_card(tmp, out_dir, manifest, lengths)
     return PrepareResult(out_dir, files, manifest["counts"], manifest)
+
+
+def token_lengths(config: PipelineConfig, splits: dict[str, list[Example]]) -> dict[str, list[int]]:
+    """Tokens per example (chat-formatted prompt + record) with the model's own tokenizer and template."""
+    from medgen.modeling import load_tokenizer, resolve_base
+
+    tok = load_tokenizer(resolve_base(config.model.base, config.model.cache_dir))
+    out = {}
+    for name, exs in splits.items():
+        texts = [tok.apply_chat_template(
+            [{"role": "system", "content": ex.instruction}, {"role": "user", "content": ex.input},
+             {"role": "assistant", "content": ex.output}], tokenize=False) for ex in exs]
+        out[name] = [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]] if texts else []
+    return out
+
+
+def length_stats(lengths: list[int], max_len: int) -> dict:
+    if not lengths:
+        return {"n": 0}
+    s = sorted(lengths)
+    return {"n": len(s), "mean": round(sum(s) / len(s), 1), "p50": s[len(s) // 2],
+            "p95": s[min(len(s) - 1, int(len(s) * 0.95))], "max": s[-1],
+            "truncated_fraction": round(sum(x > max_len for x in s) / len(s), 4), "max_seq_length": max_len}
+
+
+def write_card(tmp: Path, out_dir: Path, manifest: dict, lengths: dict[str, list[int]]) -> None:
+    """A markdown dataset card and a token-length histogram beside the splits."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, v in lengths.items():
+        if v:
+            ax.hist(v, bins=30, alpha=0.6, label=name)
+    ax.axvline(manifest["token_stats"]["train"].get("max_seq_length", 0), color="k", ls="--", label="max_seq_length")
+    ax.set_xlabel("tokens per example")
+    ax.set_ylabel("examples")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(tmp / HIST_FILE, dpi=100)
+    plt.close(fig)
+
+    service_sex: dict[str, Counter] = {}
+    for key, n in manifest["sex_service_counts"].items():
+        sex, _, service = key.partition("/")
+        service_sex.setdefault(service, Counter())[sex] += n
+    rows = "\n".join(f"| {svc} | {c.get('Male', 0)} | {c.get('Female', 0)} |" for svc, c in sorted(service_sex.items()))
+    phi = "\n".join(f"| {k} | {v} |" for k, v in manifest["phi_category_counts"].items()) or "| (none recorded) | |"
+    stats = "\n".join(f"| {k} | {v.get('n')} | {v.get('mean')} | {v.get('p95')} | {v.get('max')} | "
+                      f"{v.get('truncated_fraction')} |" for k, v in manifest["token_stats"].items())
+    card = f"""# Dataset card: {out_dir}
+
+- Source: **{manifest['source']}**{f" ({manifest['path']})" if manifest['path'] else ""}
+- Seed: {manifest['seed']}{f", profile: {manifest['profile']}" if manifest['profile'] else ""}
+- Splits (by patient): {manifest['counts']}
+- Duplicates removed: {manifest['duplicates_removed']}
+
+## Records per service and sex
+
+| service | Male | Female |
+|---|---|---|
+{rows}
+
+## Token lengths (model tokenizer, chat-formatted)
+
+| split | n | mean | p95 | max | truncated fraction |
+|---|---|---|---|---|---|
+{stats}
+
+![length histogram]({HIST_FILE})
+
+## PHI categories (surrogate spans, in `*.phi.jsonl`)
+
+| category | count |
+|---|---|
+{phi}
+"""
+    (tmp / CARD_FILE).write_text(card, encoding="utf-8")

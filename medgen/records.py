@@ -203,6 +203,33 @@ DISPOSITIONS = ("Home", "Home With Service", "Extended Care")
 SOCIAL = ("Lives with {rel} in {city}. Former smoker, quit 10 years ago. Drinks alcohol socially.",
           "Lives alone in {city}. Never smoker. No alcohol or illicit drug use.",
           "Lives with {rel} in {city}. Works as a {job}. Denies tobacco use.")
+IMAGING = {
+    "CARDIOLOGY": "TTE: Mild left ventricular hypertrophy. Regional wall motion abnormality of the anterior wall.",
+    "CARDIOTHORACIC": "CXR: Post-sternotomy changes. Small bilateral pleural effusions.",
+    "NEUROLOGY": "CT head: No hemorrhage. MRI brain: Restricted diffusion as described.",
+    "NEUROSURGERY": "CT head: Postoperative changes with decreased subdural collection.",
+    "SURGERY": "CT abdomen/pelvis: Findings as described in the hospital course.",
+    "ORTHOPAEDICS": "X-ray: Hardware in good position without complication.",
+    "UROLOGY": "CT abdomen/pelvis without contrast: Findings as described.",
+    "VASCULAR": "Arterial duplex: Patent graft with triphasic flow.",
+}
+ROS = ("Denies fevers, chills, night sweats. Denies headache, vision changes. Denies chest pain or palpitations "
+       "unless noted above. Denies cough or shortness of breath unless noted above. Denies nausea, vomiting, "
+       "diarrhea, constipation. Denies dysuria or hematuria. Denies rashes. All other systems reviewed and negative.")
+EXAM_SYSTEMS = (
+    "General: Alert, oriented x3, in no acute distress.",
+    "HEENT: Normocephalic, atraumatic. Sclera anicteric. Moist mucous membranes, oropharynx clear.",
+    "Neck: Supple, JVP not elevated, no lymphadenopathy.",
+    "Lungs: Clear to auscultation bilaterally without wheezes, rales or rhonchi.",
+    "CV: Regular rate and rhythm, normal S1 and S2, no murmurs, rubs or gallops.",
+    "Abdomen: Soft, non-tender, non-distended, bowel sounds present, no organomegaly.",
+    "Extremities: Warm, well perfused, 2+ pulses, no clubbing, cyanosis or edema.",
+    "Neuro: CN II-XII intact, strength 5/5 throughout, sensation grossly intact, gait deferred.",
+    "Skin: No rashes or lesions.",
+)
+WARNINGS = ("Please call your doctor or return to the emergency department if you experience fevers above 101.5F, "
+            "worsening pain, chest pain, shortness of breath, new weakness or numbness, bleeding, inability to "
+            "tolerate food or medications, or any other symptom that concerns you.")
 FAMILY = ("Mother with hypertension. Father with coronary artery disease.",
           "Father with type 2 diabetes. No family history of cancer.",
           "Non-contributory.")
@@ -312,7 +339,11 @@ def build_record(fake: Faker, rng: random.Random, profile: str, sex: str | None 
                f"progressively worsened. {pr.capitalize()} was seen by {pos} primary care physician, Dr. ",
                (pcp, "NAME:DOCTOR"), f", who referred {obj} to the emergency department. In the ED, initial "
                f"vitals were T 98.6 HR {rng.randint(60, 115)} BP {rng.randint(100, 165)}/{rng.randint(55, 95)} "
-               f"RR {rng.randint(12, 24)} O2 sat {rng.randint(90, 100)}% on room air.")
+               f"RR {rng.randint(12, 24)} O2 sat {rng.randint(90, 100)}% on room air. Labs were notable for "
+               + ", ".join(f"{n} {labs[n]}" for n in cond.labs[len(BASIC):] or cond.labs[:2])
+               + f". {pr.capitalize()} was admitted to the {service.lower()} service for further management.")
+        d.line(f"On arrival to the floor, {pr} reported {cond.complaint.lower()} that was improved from "
+               f"presentation. Review of systems: {ROS}")
     d.heading("Past Medical History")
     for h in pmh:
         d.line(f"- {h}")
@@ -326,15 +357,27 @@ def build_record(fake: Faker, rng: random.Random, profile: str, sex: str | None 
     if full:
         d.line(f"Vitals: T 98.{rng.randint(0, 9)} HR {rng.randint(58, 110)} BP {rng.randint(100, 160)}/"
                f"{rng.randint(55, 95)} O2 {rng.randint(92, 100)}% RA")
-        d.line("General: Alert, oriented, in no acute distress.")
-        d.line("HEENT: Normocephalic, atraumatic, moist mucous membranes.")
+        d.line("ADMISSION EXAM:")
+        for line in EXAM_SYSTEMS:
+            d.line(line)
     d.line(cond.exam)
+    if full:
+        d.line("DISCHARGE EXAM:")
+        d.line(f"Vitals: T 98.{rng.randint(0, 9)} HR {rng.randint(58, 95)} BP {rng.randint(100, 140)}/"
+               f"{rng.randint(55, 85)} O2 {rng.randint(94, 100)}% RA")
+        for line in EXAM_SYSTEMS[:7]:
+            d.line(line)
     d.heading("Pertinent Results")
     d.line((_fmt_date(admit), "DATE"), f" {rng.choice(times)} " + " ".join(f"{n}-{labs[n]}" for n in lab_names))
     if full:
         lab_day = admit + dt.timedelta(days=rng.randint(1, los))
         d.line((_fmt_date(lab_day), "DATE"), f" {rng.choice(times)} BLOOD "
                + " ".join(f"{n}-{_lab_value(rng, n)}" for n in cond.labs))
+        d.line("DISCHARGE LABS:")
+        d.line((_fmt_date(discharge), "DATE"), f" {rng.choice(times)} BLOOD "
+               + " ".join(f"{n}-{_lab_value(rng, n)}" for n in BASIC))
+        d.line("IMAGING:")
+        d.line((_fmt_date(admit), "DATE"), " " + IMAGING.get(service, "CXR: No acute cardiopulmonary process."))
     d.heading("Brief Hospital Course")
     if full:
         d.line(f"{title} ", (last, "NAME:PATIENT"), " is a ", (str(age), "AGE"),
@@ -342,8 +385,15 @@ def build_record(fake: Faker, rng: random.Random, profile: str, sex: str | None 
     course = cond.course.format(**pron)
     d.line(course if full else course.split(". ")[0].rstrip(".") + ".")
     if full:
+        d.line(f"# {cond.diagnosis}: {pr.capitalize()} improved steadily and was discharged in stable condition "
+               f"on hospital day {los + 1} with the medications listed below.")
         for h in pmh:
-            d.line(f"# {h.capitalize()}: stable, home regimen continued.")
+            d.line(f"# {h.capitalize()}: stable, home regimen ({HISTORY[h]}) continued without changes.")
+        d.line("TRANSITIONAL ISSUES:")
+        d.line(f"- Follow up with Dr. ", (attending, "NAME:DOCTOR"), " to review symptoms and repeat labs.")
+        d.line("- Medication reconciliation performed; new medications are listed below.")
+        d.line(f"- Code status: Full code. Contact: {rng.choice(('spouse', 'daughter', 'son'))}, ",
+               (phone, "CONTACT:PHONE"))
     d.heading("Medications on Admission")
     for i, m in enumerate(home, 1):
         d.line(f"{i}. {m}")
@@ -361,8 +411,12 @@ def build_record(fake: Faker, rng: random.Random, profile: str, sex: str | None 
     if full:
         d.line(f"Dear {title} ", (last, "NAME:PATIENT"), ",")
         d.line("You were admitted to ", (hospital, "LOCATION:HOSPITAL"),
-               f" for {cond.diagnosis.lower()}. Please take your medications as prescribed and call ",
-               (phone, "CONTACT:PHONE"), " with any concerns.")
+               f" for {cond.diagnosis.lower()}. While you were here, {cond.course.format(**pron).split('. ')[0].lower()}"
+               ". Please take your medications as prescribed and call ", (phone, "CONTACT:PHONE"),
+               " with any concerns.")
+        d.line(WARNINGS)
+        d.line("It was a pleasure taking care of you.")
+        d.line("Your ", rng.choice(("Cardiology", "Medicine", "Surgery")), " Care Team")
     else:
         d.line(f"Dear {title} ", (last, "NAME:PATIENT"), f", call ", (phone, "CONTACT:PHONE"), " with concerns.")
     d.heading("Followup Instructions")
@@ -373,6 +427,11 @@ def build_record(fake: Faker, rng: random.Random, profile: str, sex: str | None 
         d.line("Location: ", (fake.street_address(), "LOCATION:STREET"), ", ", (city, "LOCATION:CITY"), ", ",
                (fake.state_abbr(include_territories=False), "LOCATION:STATE"), " ", (fake.zipcode(), "LOCATION:ZIP"),
                "  Phone: ", (phone, "CONTACT:PHONE"))
+        pcp = f"{fake.first_name()} {fake.last_name()}"
+        d.line("Primary care: Dr. ", (pcp, "NAME:DOCTOR"), " on ",
+               (_fmt_date(fu + dt.timedelta(days=rng.randint(1, 14))), "DATE"),
+               f" at {rng.randint(8, 16)}:{rng.choice(('00', '30'))}  Phone: ",
+               (fake.numerify("(###) ###-####"), "CONTACT:PHONE"))
     return Record(sex=sex, service=service, text=d.text().rstrip("\n"), patient_id=mrn, spans=d.spans)
 
 

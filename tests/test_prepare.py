@@ -54,7 +54,7 @@ def test_all_problems_at_once_and_nothing_written(tmp_path, repo_root):
 
 def test_user_alpaca_is_split_and_written(tmp_path, repo_root):
     src = tmp_path / "user.jsonl"
-    src.write_text("\n".join(_line(output=f"record {i}") for i in range(10)) + "\n")
+    src.write_text("\n".join(_line(output=f"record {chr(97 + i) * 3}") for i in range(10)) + "\n")
     cfg = tiny_config(tmp_path / "run", "data.source=alpaca", f"data.path={src}")
     result = prepare.run(cfg)
     assert sum(result.counts.values()) == 10 and all(result.counts.values())
@@ -79,9 +79,37 @@ def test_synthetic_splits_have_seed_format_and_owner_only_files(tmp_path, repo_r
     assert not (outputs["train"] & outputs["val"] or outputs["train"] & outputs["test"] or outputs["val"] & outputs["test"])
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
     assert manifest["counts"] == result.counts and (result.out_dir / "config.resolved.yaml").is_file()
+    # The PHI spans written beside each split point at exactly their text in that split's records.
+    for split in SPLITS:
+        rows = [json.loads(x) for x in (result.out_dir / SPLIT_FILE.format(split=split)).read_text().splitlines()]
+        phi = [json.loads(x) for x in (result.out_dir / f"phi_training_alpaca_{split}.phi.jsonl").read_text().splitlines()]
+        assert len(phi) == len(rows)
+        for entry in phi:
+            out = rows[entry["index"]]["output"]
+            assert entry["spans"] and all(out[s["start"]:s["end"]] == s["text"] for s in entry["spans"])
+    stats = manifest["token_stats"]["train"]
+    assert stats["n"] == result.counts["train"] and 0 <= stats["truncated_fraction"] <= 1
+    assert "NAME:PATIENT" in manifest["phi_category_counts"]
+    card = (result.out_dir / "DATASET_CARD.md").read_text()
+    assert "Records per service and sex" in card and "PHI categories" in card
+    assert (result.out_dir / "length_histogram.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_duplicates_are_removed():
-    ex = prepare.Example("i", "in", "same text", "p1")
-    kept, removed = prepare.dedupe([ex, prepare.Example("i", "in", "same   TEXT", "p2"), prepare.Example("i", "in", "x", "p3")])
-    assert removed == 1 and len(kept) == 2
+def test_truncation_above_5_percent_warns(tmp_path, repo_root):
+    result = prepare.run(tiny_config(tmp_path / "run", "data.n_records=10"))  # max_seq_length 128 in TINY
+    assert result.manifest["token_stats"]["train"]["truncated_fraction"] == 1.0
+    assert "max_seq_length=128" in result.manifest["warnings"][0]
+
+
+@pytest.mark.parametrize(
+    "texts, exact, near",
+    [
+        (["same text", "same   text", "other"], 1, 0),  # whitespace only: exact
+        (["Seen 01/02/2020, MRN 1234", "Seen 03/04/2021, MRN 9876", "other"], 0, 1),  # digits only: near
+        (["Chest pain.", "chest pain", "other"], 0, 1),  # case and punctuation: near
+        (["a b c", "a b d", "a b e"], 0, 0),  # different words: kept
+    ],
+)
+def test_duplicates_are_removed(texts, exact, near):
+    kept, removed = prepare.dedupe([prepare.Example("i", "in", t, f"p{i}") for i, t in enumerate(texts)])
+    assert removed == {"exact": exact, "near": near} and len(kept) == len(texts) - exact - near
