@@ -103,10 +103,16 @@ def live_server(tmp_path_factory):
     while not _healthy(url):
         assert time.time() < deadline, f"Prefect server at {url} not healthy"
         time.sleep(0.5)
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings({PREFECT_API_URL: url}):
-        yield url
+    yield url
     if proc:
         proc.terminate()
         proc.wait(30)
+
+
+@pytest.fixture
+def api(live_server):
+    """Point this test's Prefect client at the live server (the session's test harness points elsewhere)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: live_server}):
+        yield live_server

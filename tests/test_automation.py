@@ -10,7 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_failed_retrain_is_rerun_at_most_n_times(live_server, tmp_path):
+def test_failed_retrain_is_rerun_at_most_n_times(api, tmp_path):
+    live_server = api
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 

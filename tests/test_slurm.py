@@ -31,9 +31,9 @@ def cluster():
         pytest.skip("no Slurm cluster answers here; .ci/run starts one with deployments/slurm/local-cluster.sh start")
 
 
-@pytest.fixture(scope="module")
-def server(cluster, live_server):
-    return live_server
+@pytest.fixture
+def server(cluster, api):
+    return api
 
 
 def _prefect(url, *args, check=True):
@@ -43,8 +43,9 @@ def _prefect(url, *args, check=True):
 
 
 @pytest.fixture(scope="module")
-def worker(server, tmp_path_factory):
+def slurm_worker(cluster, live_server, tmp_path_factory):
     """`prefect work-pool create --type slurm` and `prefect worker start` find the worker through its entry point."""
+    server = live_server
     _prefect(server, "work-pool", "delete", POOL, check=False)
     created = _prefect(server, "work-pool", "create", POOL, "--type", "slurm")
     assert POOL in created.stdout + created.stderr
@@ -58,6 +59,12 @@ def worker(server, tmp_path_factory):
     yield log
     proc.terminate()
     proc.wait(30)
+
+
+@pytest.fixture
+def worker(slurm_worker, server):
+    """The module's slurm worker's log, with this test's client pointed at its server."""
+    return slurm_worker
 
 
 def _run(coro):
