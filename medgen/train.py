@@ -78,7 +78,7 @@ def load_split(prepare_dir: Path, split: str):
     return Dataset.from_list(rows)
 
 
-def _quantization_config(p: Plan):
+def _quantization_config(p: Plan, double_quant: bool):
     if not p.quantize:
         return None
     import torch
@@ -87,7 +87,7 @@ def _quantization_config(p: Plan):
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
-        bnb_4bit_use_double_quant=True,
+        bnb_4bit_use_double_quant=double_quant,
         bnb_4bit_compute_dtype=torch.bfloat16 if p.bf16 else torch.float32,
     )
 
@@ -96,9 +96,7 @@ def _load_model(config: PipelineConfig, base: str, p: Plan):
     import torch
     from peft import prepare_model_for_kbit_training
 
-    qc = _quantization_config(p)
-    if qc is not None:
-        qc.bnb_4bit_use_double_quant = config.train.double_quant
+    qc = _quantization_config(p, config.train.double_quant)
     device_map = {"": 0} if p.device == "cuda" else None
     dtype = torch.bfloat16 if (p.bf16 and p.device == "cuda") else torch.float32
     model = load_causal_lm(base, dtype=dtype, device_map=device_map, quantization_config=qc)

@@ -41,10 +41,11 @@ def test_llamacpp_serves_writes_modelfile_and_scores(exported):
 
 
 def test_kept_server_answers_and_stops_by_pid(exported):
-    cfg = exported.model_copy(update={"smoke": exported.smoke.model_copy(update={"min_section_fraction": 0.0})})
-    server = serve.start_llamacpp(cfg, __import__("pathlib").Path(
-        __import__("json").loads((cfg.stage_dir("export") / "manifest.json").read_text())["gguf"]),
-        cfg.stage_dir("serve"))
+    import json
+    from pathlib import Path
+
+    gguf = Path(json.loads((exported.stage_dir("export") / "manifest.json").read_text())["gguf"])
+    server = serve.start_llamacpp(exported, gguf, exported.stage_dir("serve"))
     try:
         gen = server.chat("You write records.", "Say hi.", 8, 0.7, 0.9, 0, ("<|im_end|>",))
         assert gen.tokens > 0 and isinstance(gen.text, str)
