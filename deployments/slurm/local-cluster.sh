@@ -76,6 +76,9 @@ CONF
   chmod 600 "$CONF/slurmdbd.conf"
 }
 
+# A killed daemon can linger as a zombie (PID 1 here may not reap), which pgrep would still count.
+alive() { ps -C "$1" -o stat= 2>/dev/null | grep -qv '^Z'; }
+
 wait_for() { # seconds, description, command...
   local n=$1 what=$2; shift 2
   for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 1; done
@@ -89,11 +92,11 @@ start() {
   [ -s /etc/munge/munge.key ] || dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null
   chown -R munge:munge /run/munge /var/log/munge /var/lib/munge /etc/munge
   chmod 400 /etc/munge/munge.key
-  pgrep -x munged >/dev/null || su -s /bin/sh munge -c "/usr/sbin/munged"
+  alive munged || su -s /bin/sh munge -c "/usr/sbin/munged"
   wait_for 10 munge munge -n
 
   mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
-  if ! pgrep -x mariadbd >/dev/null; then
+  if ! alive mariadbd; then
     (mariadbd --user=mysql --bind-address=127.0.0.1 >/var/log/slurm/mariadb.log 2>&1 &)
   fi
   wait_for 30 mariadb mysqladmin ping
@@ -101,11 +104,11 @@ start() {
             CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY 'slurm';
             GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';
             GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';"
-  pgrep -x slurmdbd >/dev/null || slurmdbd
+  alive slurmdbd || slurmdbd
   wait_for 30 slurmdbd sacctmgr -n list cluster
   sacctmgr -i add cluster "$CLUSTER" >/dev/null 2>&1 || true
-  pgrep -x slurmctld >/dev/null || slurmctld
-  pgrep -x slurmd >/dev/null || slurmd
+  alive slurmctld || slurmctld
+  alive slurmd || slurmd
   wait_for 30 "node $HOST" bash -c "sinfo -h -N -o '%T' | grep -qE 'idle|mix|alloc'"
   scontrol update nodename="$HOST" state=resume >/dev/null 2>&1 || true
   log "up: $(sinfo -h -o '%P %a %D %T' | tr '\n' ';')"
@@ -118,7 +121,7 @@ stop() {
   pkill -x munged 2>/dev/null || true
   # A daemon still exiting would make `start` think it is up.
   for d in slurmd slurmctld slurmdbd mariadbd munged; do
-    for _ in $(seq 20); do pgrep -x "$d" >/dev/null || break; sleep 0.5; done
+    for _ in $(seq 20); do alive "$d" || break; sleep 0.5; done
   done
   log "stopped"
 }
