@@ -15,6 +15,8 @@ SEXES = ("Male", "Female")
 SPLITS = ("train", "val", "test")
 SPLIT_FILE = "phi_training_alpaca_{split}.jsonl"
 PHI_FILE = "phi_training_alpaca_{split}.phi.jsonl"
+CARD_FILE = "DATASET_CARD.md"
+HIST_FILE = "length_histogram.png"
 ALPACA_FIELDS = ("instruction", "input", "output")
 
 # every stage writes these beside its outputs

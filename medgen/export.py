@@ -15,7 +15,7 @@ from medgen.errors import ExportError
 from medgen.gguf_convert import convert
 from medgen.io import ensure_dir, owner_only, read_manifest, write_stage_record
 from medgen.merge import compare_logits
-from medgen.prepare import make_input
+from medgen.prepare import chat_messages, make_input
 
 # (min top-1 agreement, max abs logit diff or None) per out-type, from measured round trips.
 THRESHOLDS = {"f16": (1.0, 0.1), "bf16": (0.95, None), "q8_0": (0.9, None), "q4_k_m": (0.75, None)}
@@ -33,8 +33,7 @@ def parity_token_ids(tok) -> list[list[int]]:
     """Chat prompts that end inside a record, so positions cover both template and record text."""
     out = []
     for sex, service in PARITY_PROMPTS:
-        msgs = [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": make_input(sex, service)}]
-        text = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        text = tok.apply_chat_template(chat_messages(INSTRUCTION, make_input(sex, service)), tokenize=False, add_generation_prompt=True)
         text += f"Name: John Doe    Unit No: 1234567\n \nAdmission Date: 01/02/2020"
         out.append(tok(text, add_special_tokens=False)["input_ids"])
     return out

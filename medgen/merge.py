@@ -10,7 +10,7 @@ from medgen.config import PipelineConfig
 from medgen.constants import ADAPTER_DIR, INSTRUCTION, MERGED_DIR
 from medgen.io import atomic_dir, ensure_dir, owner_only, read_manifest, write_stage_record
 from medgen.modeling import load_causal_lm, load_tokenizer
-from medgen.prepare import make_input
+from medgen.prepare import chat_messages, make_input
 
 PROBE = ("Female", "PSYCHIATRY")
 TIE_MARGIN = 0.1
@@ -25,8 +25,7 @@ class MergeResult:
 
 def probe_ids(tok):
     """A fixed chat prompt whose logits are compared before and after each conversion."""
-    msgs = [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": make_input(*PROBE)}]
-    text = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True) + "Name:"
+    text = tok.apply_chat_template(chat_messages(INSTRUCTION, make_input(*PROBE)), tokenize=False, add_generation_prompt=True) + "Name:"
     return tok(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
 
 

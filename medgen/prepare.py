@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medgen.config import PipelineConfig
-from medgen.constants import ALPACA_FIELDS, INPUT_TEMPLATE, INSTRUCTION, PHI_FILE, SPLIT_FILE, SPLITS
+from medgen.constants import ALPACA_FIELDS, CARD_FILE, HIST_FILE, INPUT_TEMPLATE, INSTRUCTION, PHI_FILE, SPLIT_FILE, SPLITS
 from medgen.errors import DataError
 from medgen.io import atomic_dir, owner_only, write_stage_record
 from medgen.records import records
 
 log = logging.getLogger(__name__)
-CARD_FILE = "DATASET_CARD.md"
-HIST_FILE = "length_histogram.png"
 
 INPUT_RE = re.compile(r"Sex:\s*(?P<sex>[^,]+?)\s*,\s*(?:Medical\s+)?Service:\s*(?P<service>.+?)\s*$")
 
@@ -43,6 +41,12 @@ class PrepareResult:
     files: dict[str, str]
     counts: dict[str, int]
     manifest: dict
+
+
+def chat_messages(system: str, user: str, assistant: str | None = None) -> list[dict]:
+    """The chat layout everywhere: system = instruction, user = input, assistant = the record."""
+    msgs = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    return msgs + ([{"role": "assistant", "content": assistant}] if assistant is not None else [])
 
 
 def make_input(sex: str, service: str) -> str:
@@ -233,9 +237,8 @@ def token_lengths(config: PipelineConfig, splits: dict[str, list[Example]]) -> d
     tok = load_tokenizer(resolve_base(config.model.base, config.model.cache_dir))
     out = {}
     for name, exs in splits.items():
-        texts = [tok.apply_chat_template(
-            [{"role": "system", "content": ex.instruction}, {"role": "user", "content": ex.input},
-             {"role": "assistant", "content": ex.output}], tokenize=False) for ex in exs]
+        texts = [tok.apply_chat_template(chat_messages(ex.instruction, ex.input, ex.output), tokenize=False)
+                 for ex in exs]
         out[name] = [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]] if texts else []
     return out
 

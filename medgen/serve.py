@@ -27,7 +27,7 @@ from medgen.constants import INSTRUCTION, MODELFILE, MODELFILE_TEMPLATE, SERVE_L
 from medgen.errors import ServeError, SmokeTestFailed
 from medgen.io import atomic_write_text, ensure_dir, owner_only, read_manifest, write_json, write_stage_record
 from medgen.modelfile import chat_format, render
-from medgen.prepare import make_input
+from medgen.prepare import chat_messages, make_input
 
 log = logging.getLogger(__name__)
 DEPLOYMENTS = Path(__file__).resolve().parent.parent / "deployments"
@@ -121,8 +121,7 @@ class Server:
         t0 = time.monotonic()
         if self.backend == "ollama":
             return self._ollama_chat(system, user, max_tokens, temperature, top_p, seed, t0)
-        payload = {"model": self.model, "messages": [{"role": "system", "content": system},
-                                                     {"role": "user", "content": user}],
+        payload = {"model": self.model, "messages": chat_messages(system, user),
                    "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "seed": seed,
                    "stop": list(stops)}
         try:
@@ -140,8 +139,7 @@ class Server:
 
         client = ollama.Client(host=self.url)
         try:
-            r = client.chat(model=self.model, messages=[{"role": "system", "content": system},
-                                                        {"role": "user", "content": user}],
+            r = client.chat(model=self.model, messages=chat_messages(system, user),
                             options={"num_predict": max_tokens, "temperature": temperature, "top_p": top_p,
                                      "seed": seed})
         except ollama.ResponseError as e:

@@ -19,6 +19,7 @@ from medgen.constants import ADAPTER_DIR, CHECKPOINT_DIR, LOSS_PLOT_FILE, SPLIT_
 from medgen.errors import ConfigError, TrainOOM
 from medgen.io import atomic_dir, ensure_dir, owner_only, peak_rss_mb, write_stage_record
 from medgen.modeling import load_causal_lm, load_tokenizer, resolve_base
+from medgen.prepare import chat_messages
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,10 +62,8 @@ def plan(config: PipelineConfig) -> Plan:
 
 def to_conversation(row: dict) -> dict:
     """Alpaca row -> prompt (system = instruction, user = input) and completion (assistant = output)."""
-    return {
-        "prompt": [{"role": "system", "content": row["instruction"]}, {"role": "user", "content": row["input"]}],
-        "completion": [{"role": "assistant", "content": row["output"]}],
-    }
+    *prompt, completion = chat_messages(row["instruction"], row["input"], row["output"])
+    return {"prompt": prompt, "completion": [completion]}
 
 
 def load_split(prepare_dir: Path, split: str):
