@@ -128,6 +128,11 @@ def job_state(job_id: str, use_sacct: bool = True) -> JobState:
     for probe in ((_sacct,) if use_sacct else ()) + (_squeue, _scontrol):
         state = probe(job_id)
         if state is not None:
+            if state.terminal and not state.exit_code:
+                # squeue has no exit code, and sacct may not have recorded the job yet: scontrol has both.
+                detail = _scontrol(job_id)
+                if detail is not None and detail.exit_code:
+                    return JobState(state.state, detail.exit_code, f"{state.source}+scontrol")
             return state
     return JobState("UNKNOWN", "", "none")
 
