@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from prefect import flow
 
-from tasks.stages import merge_task, train_task
+from medgen.tasks.stages import merge_task, train_task
 
 
 @flow(name="train")
 def train_flow(config: dict) -> dict:
     """Train one rung of the OOM ladder (a whole config, as resolved by the `retrain` flow)."""
-    return train_task(config)
+    return train_task(config).to_manifest()
 
 
 @flow(name="merge")
 def merge_flow(config: dict) -> dict:
     """Merge the trained adapter into the 16-bit base."""
-    return merge_task(config)
+    return merge_task(config).to_manifest()

@@ -1,7 +1,7 @@
-"""The `retrain` flow: prepare → train (OOM ladder) → merge → export → serve + smoke test.
+"""The `retrain` flow: prepare → train (OOM ladder) → merge → export → serve + smoke test → generate.
 
     medgen run --config configs/default.yaml
-    python -m flows.retrain configs/default.yaml [KEY.PATH=VALUE ...]
+    python -m medgen.flows.retrain configs/default.yaml [KEY.PATH=VALUE ...]
 
 With `orchestration.gpu_pool` set, train and merge run as the deployments `train/<pool>` and
 `merge/<pool>` (e.g. on the Slurm pool); otherwise in this process.
@@ -13,44 +13,56 @@ import sys
 
 from prefect import flow, get_run_logger
 
-from medgen.config import PipelineConfig, Rung, load_config
-from medgen.errors import TrainOOM
-from medgen.io import read_manifest
-from tasks.stages import export_task, merge_task, prepare_task, serve_task, train_task
+from medgen.config import PipelineConfig, load_config
+from medgen.constants import FAILURE_FILE, FAILURE_KIND_LABEL
+from medgen.errors import FailureKind, MedgenError, TrainOOM
+from medgen.results import MergeResult, StageResult, TrainResult, read_failure
+from medgen.tasks.stages import (export_task, generate_task, merge_shards_task, merge_task, prepare_task, serve_task,
+                                 train_task)
 
-# Words by which a failed remote run says it ran out of memory: CUDA OOM raised in the flow (TrainOOM),
-# or Slurm killing the job (OUT_OF_MEMORY).
-OOM_MARKERS = ("TrainOOM", "out of memory", "OUT_OF_MEMORY")
+class RemoteStageFailed(MedgenError):
+    """A stage's deployment run did not complete; `kind` says why, as the job recorded it."""
+
+    def __init__(self, message: str, kind: FailureKind):
+        self.kind = kind
+        super().__init__(message)
 
 
-def run_remote(deployment: str, cfg: PipelineConfig, stage: str) -> dict:
-    """Run a stage's deployment and wait; its outputs land in run_dir on the shared file system."""
+def run_remote(cfg: PipelineConfig, stage: str, result_type: type[StageResult]) -> StageResult:
+    """Run a stage's deployment on the GPU pool and wait; outputs land in run_dir on the shared file system.
+
+    Why a run failed comes as data: the stage's failure record (written by the task in the job), or, when
+    Slurm ended the job before it could write one, the kind the worker put on the flow run's labels.
+    """
     from prefect.deployments import run_deployment
 
-    rung = {"r": cfg.train.lora.r, "max_seq_length": cfg.train.max_seq_length}
-    fr = run_deployment(deployment, parameters={"config": cfg.model_dump(mode="json")}, timeout=None,
-                        flow_run_name=f"{stage}-r{rung['r']}-seq{rung['max_seq_length']}")
+    rung = cfg.rung()
+    stage_dir = cfg.stage_dir(stage)
+    (stage_dir / FAILURE_FILE).unlink(missing_ok=True)  # a stale record must not speak for this run
+    fr = run_deployment(f"{stage}/{cfg.orchestration.gpu_pool}", parameters={"config": cfg.model_dump(mode="json")},
+                        timeout=None, flow_run_name=f"{stage}-r{rung.r}-seq{rung.max_seq_length}")
     state = fr.state
-    if state is None or not state.is_completed():
-        message = (state.message if state else "") or ""
-        if stage == "train" and any(m in message for m in OOM_MARKERS):
-            raise TrainOOM(rung, f"flow run {fr.name}: {message.splitlines()[0] if message else ''}")
-        raise RuntimeError(f"{deployment} flow run {fr.name} ended {state.name if state else 'without a state'}: "
-                           f"{message}")
-    return read_manifest(cfg.stage_dir(stage))
+    if state is not None and state.is_completed():
+        return result_type.from_manifest(stage_dir)
+    failure = read_failure(stage_dir)
+    kind = failure.kind if failure else FailureKind(fr.labels.get(FAILURE_KIND_LABEL, FailureKind.OTHER.value))
+    where = f"{stage} flow run {fr.name} ended {state.name if state else 'without a state'}"
+    if stage == "train" and kind is FailureKind.OOM:
+        raise TrainOOM(rung, where)
+    raise RemoteStageFailed(f"{where} ({kind.value}); see its logs in the Prefect UI", kind)
 
 
-def _train_attempt(cfg: PipelineConfig) -> dict:
+def _train_attempt(cfg: PipelineConfig) -> TrainResult:
     if cfg.orchestration.gpu_pool:
-        return run_remote(f"train/{cfg.orchestration.gpu_pool}", cfg, "train")
+        return run_remote(cfg, "train", TrainResult)
     # Each rung is its own task run, so the UI shows the parameters it really ran with.
     state = train_task(cfg.model_dump(mode="json"), return_state=True)
     return state.result()  # re-raises the task's exception, e.g. TrainOOM
 
 
-def _merge(cfg: PipelineConfig) -> dict:
+def _merge(cfg: PipelineConfig) -> MergeResult:
     if cfg.orchestration.gpu_pool:
-        return run_remote(f"merge/{cfg.orchestration.gpu_pool}", cfg, "merge")
+        return run_remote(cfg, "merge", MergeResult)
     return merge_task(cfg.model_dump(mode="json"))
 
 
@@ -70,24 +82,41 @@ def retrain(config_path: str = "configs/default.yaml", overrides: list[str] | No
         return {"skipped": True, "retry_attempt": retry_attempt, "max_auto_retries": max_auto_retries}
     cfg = load_config(config_path, overrides or [])
     prepared = prepare_task(cfg.model_dump(mode="json"))
-    logger.info("prepare: %s", prepared["counts"])
+    logger.info("prepare: %s", prepared.counts)
     trained = walk_ladder(cfg, _train_attempt)
-    logger.info("train: rung %s, val loss %s", trained["rung"], trained["final_val_loss"])
-    final = cfg.with_rung(Rung(**trained["rung"]))
+    logger.info("train: rung %s, val loss %s", trained.rung, trained.final_val_loss)
+    final = cfg.with_rung(trained.rung)
     merged = _merge(final)
     summary = {
         "run_dir": str(cfg.run_path.resolve()),
-        "prepare": {"counts": prepared["counts"], "wall_s": prepared["wall_s"]},
-        "train": {k: trained[k] for k in ("rung", "steps", "final_train_loss", "final_val_loss",
-                                          "tokens_per_s", "wall_s", "adapter_dir")},
-        "merge": {k: merged[k] for k in ("merged_dir", "wall_s")},
+        "prepare": {"counts": prepared.counts, "wall_s": prepared.wall_s},
+        "train": trained.model_dump(mode="json", include={"rung", "steps", "final_train_loss", "final_val_loss",
+                                                          "tokens_per_s", "wall_s", "adapter_dir"}),
+        "merge": merged.model_dump(mode="json", include={"merged_dir", "wall_s"}),
     }
     if cfg.orchestration.stop_after == "merge":
         return summary
     exported = export_task(final.model_dump(mode="json"))
-    summary["export"] = {k: exported[k] for k in ("gguf", "outtype", "parity", "wall_s")}
-    summary["serve"] = serve_task(final.model_dump(mode="json"))
+    summary["export"] = exported.model_dump(mode="json", include={"gguf", "outtype", "parity", "wall_s"})
+    summary["serve"] = serve_task(final.model_dump(mode="json")).to_manifest()
+    if cfg.orchestration.stop_after == "serve":
+        return summary
+    generated = generate_corpus(final)
+    summary["generate"] = generated.model_dump(mode="json", include={"counts", "rejections_by_reason", "tokens_per_s",
+                                                                     "records_per_s", "files", "wall_s"})
     return summary
+
+
+def generate_corpus(cfg: PipelineConfig):
+    """Generate `generate.n` records; with `generate.shards` > 1, one task run per shard, then a merge."""
+    shards = cfg.generate.shards
+    if shards == 1:
+        return generate_task(cfg.model_dump(mode="json"))
+    for k in range(shards):
+        shard_cfg = cfg.model_copy(deep=True)
+        shard_cfg.generate.shard = k
+        generate_task(shard_cfg.model_dump(mode="json"))
+    return merge_shards_task(cfg.model_dump(mode="json"))
 
 
 if __name__ == "__main__":

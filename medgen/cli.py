@@ -1,14 +1,16 @@
-"""`medgen` command line: one subcommand per stage, plus `run` for the whole Prefect pipeline.
+"""`medgen` command line: one subcommand per stage.
 
-    medgen run --config configs/default.yaml
     medgen train --config configs/default.yaml --set train.max_steps=10
+
+The Prefect commands (`run`, `automation`) are added by `medgen.flows.cli`, the console script's entry
+point, so that this core module never imports Prefect.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
+import time
 from typing import Callable, List, Optional
 
 import typer
@@ -28,13 +30,12 @@ def _load(config: str, overrides: Optional[List[str]]) -> PipelineConfig:
     return load_config(config, overrides or [])
 
 
-def _stage(name: str, fn: Callable, config: str, overrides, **kw) -> dict:
+def _stage(name: str, fn: Callable, config: str, overrides, **kw):
     cfg = _load(config, overrides)
     with console.status(f"[bold]{name}[/] …"):
         result = fn(cfg, **kw)
-    manifest = result.manifest
-    console.print(f"[green]{name} done[/] in {manifest.get('wall_s')} s → {result.out_dir}")
-    return manifest
+    console.print(f"[green]{name} done[/] in {result.wall_s} s → {result.out_dir}")
+    return result
 
 
 def _main(fn: Callable) -> Callable:
@@ -66,15 +67,15 @@ def prepare(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
 
     extra = [f"data.{k}={v}" for k, v in (("source", source), ("notes", notes), ("path", path)) if v]
     m = _stage("prepare", stage.run, config, [*extra, *(set or [])])
-    console.print(json.dumps(m["counts"]))
-    if m.get("import"):
-        imp = m["import"]
+    console.print(json.dumps(m.counts))
+    if m.import_report:
+        imp = m.import_report
         console.print(f"imported {imp['notes']} notes; {imp['masks']} masks filled, "
                       f"{imp['resolved_by_specific_rule']:.1%} by a specific rule; skipped: "
                       + (", ".join(f"{k}: {v['count']} (lines {v['lines'][:10]})" for k, v in imp["skipped"].items())
                          or "none"))
         console.print(f"categories: {imp['categories']}")
-    for w in m.get("warnings", []):
+    for w in m.warnings:
         console.print(f"[yellow]warning:[/] {w}")
 
 
@@ -85,10 +86,9 @@ def train(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt) -> None:
     from medgen import train as stage
 
     cfg = _load(config, set)
-    result = stage.walk_ladder(cfg, lambda c: stage.run(c, progress=sys.stderr.isatty()))
-    m = result.manifest
-    console.print(f"[green]train done[/] in {m['wall_s']} s: rung {m['rung']}, train loss "
-                  f"{m['final_train_loss']}, val loss {m['final_val_loss']} → {result.adapter_dir}")
+    m = stage.walk_ladder(cfg, lambda c: stage.run(c, progress=sys.stderr.isatty()))
+    console.print(f"[green]train done[/] in {m.wall_s} s: rung r={m.rung.r} seq={m.rung.max_seq_length}, train "
+                  f"loss {m.final_train_loss}, val loss {m.final_val_loss} → {m.adapter_dir}")
 
 
 @app.command()
@@ -107,9 +107,9 @@ def export(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt) -> None:
     from medgen import export as stage
 
     m = _stage("export", stage.run, config, set)
-    if m.get("parity"):
-        p = m["parity"]
-        console.print(f"parity: top-1 {p['top1_agreement']:.3f}, max abs diff {p['max_abs_diff']:.4f} → {m['gguf']}")
+    if m.parity:
+        p = m.parity
+        console.print(f"parity: top-1 {p['top1_agreement']:.3f}, mean KL {p['kl_mean']:.5f} → {m.gguf}")
 
 
 @app.command()
@@ -121,65 +121,50 @@ def serve(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
 
     cfg = _load(config, set)
     with console.status("[bold]serve[/] starting and smoke-testing …"):
-        result = stage.run(cfg, keep_running=True)
-    _print_serve(result.manifest)
+        result = stage.run(cfg, keep_running=True, raise_on_failure=False)
+    print_serve(result)
     server = result.server
-    if server is None or server.proc is None:
-        console.print(f"Using the already running server at {result.manifest['url']}.")
-        return
-    console.print(f"Serving [bold]{server.model}[/] at {server.url} (OpenAI-style API: {server.url}/v1), "
-                  f"PID {server.pid}. Stop it with Ctrl-C or `kill -- -{server.pid}`.")
-    if detach:
+    if server.pid is None:
+        console.print(f"Using the already running server at {result.url}.")
+    else:
+        # Said even when the smoke test failed: the server is up and the user must be able to stop it.
+        console.print(f"Serving [bold]{server.model}[/] at {server.url} (OpenAI-style API: {server.url}/v1), "
+                      f"PID {server.pid}. Stop it with Ctrl-C or `kill -- -{server.pid}`.")
+    if not result.smoke["passed"]:
+        result.raise_for_smoke()
+    if detach or server.pid is None:
         return
     try:
-        server.proc.wait()
+        while True:
+            time.sleep(3600)
     except KeyboardInterrupt:
         server.stop()
         console.print("stopped")
 
 
-def _print_serve(m: dict) -> None:
-    for note in m.get("notes", []):
+@app.command()
+@_main
+def generate(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
+             merge: bool = typer.Option(False, "--merge", help="Merge the finished shards (generate.shards > 1).")
+             ) -> None:
+    """Generate the labelled corpus (generate.n records, or one shard of it) against the served model.
+
+    Resumable: rerun the same command after an interruption and it continues where it stopped.
+    """
+    from medgen import generate as stage
+
+    m = _stage("generate", stage.merge_shards if merge else stage.run, config, set)
+    c = m.counts
+    console.print(f"{c['valid']}/{c['planned']} valid ({c['valid_fraction']:.1%}), rejected by reason: "
+                  f"{m.rejections_by_reason or 'none'}; {m.tokens_per_s} tokens/s → {m.files.get('records')}")
+
+
+def print_serve(m) -> None:
+    for note in m.notes:
         console.print(f"[yellow]note:[/] {note}")
-    console.print(f"backend: {m['backend']}  smoke test: {m['smoke']['n_passed']}/{m['smoke']['n']} passed, "
-                  f"{m['smoke']['tokens_per_s']} tokens/s")
-    for r in m["smoke_scores"]:
+    console.print(f"backend: {m.backend}  smoke test: {m.smoke['n_passed']}/{m.smoke['n']} passed, "
+                  f"{m.smoke['tokens_per_s']} tokens/s")
+    for r in m.smoke_scores:
         console.print(f"  {r['sex']}/{r['service']}: passed={r['passed']} stopped={r['stopped']} "
                       f"sections={r['section_fraction']} missing={r['missing_fields']}")
-    console.print(f"Modelfile: {m['modelfile']}\nGGUF: {m['gguf']}")
-
-
-@app.command()
-@_main
-def run(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt) -> None:
-    """Run the whole pipeline as the Prefect flow `retrain` (embedded Prefect unless PREFECT_API_URL is set)."""
-    _load(config, set)  # fail on a bad config before Prefect starts
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from flows.retrain import retrain
-
-    summary = retrain(config_path=config, overrides=list(set or []))
-    console.print("[green]pipeline done[/]")
-    print(json.dumps(summary, indent=2))
-    if "serve" in summary:
-        _print_serve(summary["serve"])
-
-
-@app.command()
-@_main
-def automation(deployment: str = typer.Option("retrain/weekly", help="flow/deployment to watch."),
-               max_retries: int = typer.Option(2, min=0, help="Re-runs after consecutive failures."),
-               delay_s: int = typer.Option(60, min=0, help="Wait before each re-run.")) -> None:
-    """Create the retry-on-failure automation for a deployment (needs PREFECT_API_URL)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from flows.automations import create_retry_automation
-
-    auto_id = create_retry_automation(deployment, max_retries, delay_s)
-    console.print(f"automation {auto_id}: re-run {deployment} on failure, at most {max_retries} time(s)")
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
+    console.print(f"Modelfile: {m.modelfile}\nGGUF: {m.gguf}")

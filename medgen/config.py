@@ -10,7 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from medgen.constants import LORA_TARGETS, SEXES
+from medgen.constants import LORA_TARGETS, OUTTYPES, SEXES
 from medgen.errors import ConfigError
 
 
@@ -48,6 +48,10 @@ class DataConfig(_Model):
     profile: Literal["compact", "full"] = Field("compact", description="Synthetic record length profile.")
     seed: int = Field(0, description="Seed for record generation and splitting.")
     split: SplitConfig = Field(default_factory=SplitConfig)
+    phi_markup: Literal["auto", "inline", "none"] = Field(
+        "auto", description="'inline' wraps every PHI value of the training targets in markup (see README), so "
+        "the model labels its own PHI; needs known spans (synthetic, mimic). 'auto' is inline where spans are "
+        "known, none for alpaca.")
 
     @model_validator(mode="after")
     def _source_needs_path(self) -> DataConfig:
@@ -55,7 +59,15 @@ class DataConfig(_Model):
             raise ValueError("source 'alpaca' needs data.path (a JSONL file); set --set data.path=FILE")
         if self.source == "mimic" and not self.notes:
             raise ValueError("source 'mimic' needs data.notes (discharge.csv[.gz]); use --notes FILE")
+        if self.source == "alpaca" and self.phi_markup == "inline":
+            raise ValueError("phi_markup 'inline' needs PHI spans, which alpaca data does not carry; "
+                             "use data.phi_markup=none (or auto)")
         return self
+
+    def markup_mode(self) -> str:
+        if self.phi_markup == "auto":
+            return "none" if self.source == "alpaca" else "inline"
+        return self.phi_markup
 
 
 class LoraConfig(_Model):
@@ -107,21 +119,24 @@ class MergeConfig(_Model):
     )
 
 
+_GATES = ", ".join(f"{o.name} {o.min_top1}/{o.max_kl_mean}" for o in OUTTYPES.values())
+
+
 class ExportConfig(_Model):
-    outtype: Literal["f16", "bf16", "q8_0", "q4_k_m"] = Field("f16", description="GGUF tensor type.")
-    verify: bool = Field(True, description="Reload the GGUF and compare logits with the merged model.")
+    outtype: Literal[tuple(OUTTYPES)] = Field("f16", description="GGUF tensor type.")  # type: ignore[valid-type]
+    verify: bool = Field(True, description="Serve the GGUF with llama.cpp and compare next-token distributions "
+                         "with the merged model's.")
     min_top1: float | None = Field(
-        None, ge=0.0, le=1.0, description="Top-1 agreement required; default 1.0 for f16/bf16, 0.9 otherwise."
+        None, ge=0.0, le=1.0, description=f"Top-1 agreement required; default per out-type (top-1/KL: {_GATES})."
     )
-    max_abs_diff: float | None = Field(
-        None, gt=0.0, description="Max abs logit diff allowed; default 0.1 for f16, unchecked otherwise."
+    max_kl_mean: float | None = Field(
+        None, gt=0.0, description="Mean KL divergence (nats) allowed; default per out-type (see min_top1)."
     )
 
 
 class OllamaConfig(_Model):
     host: str | None = Field(None, description="Use an Ollama already running at host:port instead of starting one.")
     models_dir: str | None = Field(None, description="OLLAMA_MODELS; default <run_dir>/serve/ollama-models.")
-    num_parallel: int = Field(1, ge=1, description="OLLAMA_NUM_PARALLEL.")
     max_loaded_models: int = Field(1, ge=1, description="OLLAMA_MAX_LOADED_MODELS.")
 
 
@@ -132,7 +147,9 @@ class ServeConfig(_Model):
     host: str = Field("127.0.0.1", description="Bind address.")
     port: int = Field(0, ge=0, le=65535, description="Port; 0 picks a free one (Ollama's default is 11434).")
     model_name: str = Field("medgen-discharge", description="Name the model is served under.")
-    num_ctx: int = Field(2048, ge=256, description="Context window.")
+    num_ctx: int = Field(2048, ge=256, description="Context window of each slot.")
+    parallel: int = Field(4, ge=1, description="Requests served at once: llama.cpp slots (continuous batching), "
+                          "OLLAMA_NUM_PARALLEL.")
     temperature: float = Field(0.7, ge=0.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     threads: int | None = Field(None, ge=1, description="llama.cpp threads; default all cores.")
@@ -160,11 +177,31 @@ class SmokeConfig(_Model):
     seed: int = Field(0, description="Sampling seed.")
 
 
+class GenerateConfig(_Model):
+    n: int = Field(20, ge=1, description="Records to request (ignored when `mix` is a CSV: its counts sum to N).")
+    mix: str = Field(
+        "train", min_length=1,
+        description="'train': the (sex, service) distribution of the prepared data; 'uniform': uniform over the "
+        "(sex, service) pairs seen in training; or a CSV file with columns sex,service,count (exact counts).")
+    seed: int = Field(0, description="Seed of the plan (which pairs, in which order) and of every request's sampling.")
+    max_attempts: int = Field(3, ge=1, description="Tries per request; an invalid record is retried with a new seed.")
+    max_tokens: int = Field(1024, ge=16, description="Generation limit; a record must stop before it.")
+    shards: int = Field(1, ge=1, description="Split the plan into this many shards (index % shards), one process each.")
+    shard: int = Field(0, ge=0, description="Which shard this process runs, 0..shards-1.")
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> GenerateConfig:
+        if self.shard >= self.shards:
+            raise ValueError(f"generate.shard: expected 0..{self.shards - 1} (generate.shards={self.shards}), "
+                             f"got {self.shard}")
+        return self
+
+
 class OrchestrationConfig(_Model):
     gpu_pool: str | None = Field(
         None, description="Run train and merge as the deployments train/<gpu_pool> and merge/<gpu_pool> "
         "(e.g. slurm-gpu, see prefect.yaml); None runs them in-process.")
-    stop_after: Literal["merge", "serve"] = Field("serve", description="Last stage of `medgen run`.")
+    stop_after: Literal["merge", "serve", "generate"] = Field("generate", description="Last stage of `medgen run`.")
 
 
 class PipelineConfig(_Model):
@@ -176,6 +213,7 @@ class PipelineConfig(_Model):
     export: ExportConfig = Field(default_factory=ExportConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
     smoke: SmokeConfig = Field(default_factory=SmokeConfig)
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
     orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
 
     @property
@@ -189,7 +227,11 @@ class PipelineConfig(_Model):
         """The training attempts in order: the fallback ladder, or the one configured rung."""
         if self.train.fallback:
             return list(self.train.fallback)
-        return [Rung(r=self.train.lora.r, max_seq_length=self.train.max_seq_length)]
+        return [self.rung()]
+
+    def rung(self) -> Rung:
+        """The rung this config trains with."""
+        return Rung(r=self.train.lora.r, max_seq_length=self.train.max_seq_length)
 
     def with_rung(self, rung: Rung) -> PipelineConfig:
         cfg = self.model_copy(deep=True)

@@ -1,12 +1,39 @@
-"""Typed errors. Messages say what was expected, what was found, and what to do."""
+"""Typed errors. Messages say what was expected, what was found, and what to do.
+
+Every error carries a `FailureKind`, so a failure crosses process and job boundaries as data (a stage's
+failure record, a Slurm job's state), never as text to be matched.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from medgen.config import Rung
+
+
+class FailureKind(str, enum.Enum):
+    OOM = "oom"  # out of accelerator or job memory: the next rung of the ladder may fit
+    TIMEOUT = "timeout"  # a time limit
+    PREEMPTED = "preempted"  # the scheduler took the node back (preemption, node failure)
+    DATA = "data"  # input data is malformed: retrying fails the same way
+    CONFIG = "config"  # the config is invalid: retrying fails the same way
+    GATE = "gate"  # a quality gate (export parity, smoke test) rejected the output
+    TRANSIENT = "transient"  # flaky I/O: worth retrying unchanged
+    OTHER = "other"
 
 
 class MedgenError(Exception):
     """Base class for every error medgen raises on purpose."""
 
+    kind: FailureKind = FailureKind.OTHER
+
 
 class ConfigError(MedgenError):
     """A config file or override is invalid; `problems` lists every one with its key path."""
+
+    kind = FailureKind.CONFIG
 
     def __init__(self, problems: list[str], source: str = "config"):
         self.problems = list(problems)
@@ -17,6 +44,8 @@ class ConfigError(MedgenError):
 
 class DataError(MedgenError):
     """Input data is malformed; `problems` carry file:line locations."""
+
+    kind = FailureKind.DATA
 
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
@@ -30,13 +59,17 @@ class DataError(MedgenError):
 class TransientError(MedgenError):
     """A failure worth retrying as is (a flaky file system or network); tasks retry only these."""
 
+    kind = FailureKind.TRANSIENT
+
 
 class TrainOOM(MedgenError):
     """Training ran out of accelerator memory on one rung of the fallback ladder."""
 
-    def __init__(self, rung: dict, message: str):
-        self.rung = dict(rung)
-        super().__init__(f"out of memory with {self.rung}: {message}")
+    kind = FailureKind.OOM
+
+    def __init__(self, rung: Rung, message: str):
+        self.rung = rung
+        super().__init__(f"out of memory with r={rung.r}, max_seq_length={rung.max_seq_length}: {message}")
 
 
 class LadderExhausted(MedgenError):
@@ -52,7 +85,17 @@ class LadderExhausted(MedgenError):
 
 
 class ExportError(MedgenError):
-    """The GGUF could not be written, or its logits disagree with the merged model."""
+    """The GGUF could not be written."""
+
+
+class ParityError(ExportError):
+    """The GGUF's next-token distributions disagree with the merged model's; `parity` holds the figures."""
+
+    kind = FailureKind.GATE
+
+    def __init__(self, message: str, parity: dict):
+        self.parity = parity
+        super().__init__(message)
 
 
 class ServeError(MedgenError):
@@ -61,6 +104,8 @@ class ServeError(MedgenError):
 
 class SmokeTestFailed(MedgenError):
     """Generated records failed the smoke-test thresholds."""
+
+    kind = FailureKind.GATE
 
     def __init__(self, message: str, scores: list[dict]):
         self.scores = scores
@@ -81,11 +126,28 @@ class SlurmJobFailed(MedgenError):
             + (f"; log tail:\n{log_tail}" if log_tail else "")
         )
 
+    @property
+    def kind(self) -> FailureKind:  # type: ignore[override]
+        from medgen.slurm import STATE_KINDS
+
+        return STATE_KINDS.get(self.state, FailureKind.OTHER)
+
+
+def failure_kind(exc: BaseException) -> FailureKind:
+    """Classify any exception; medgen's own errors say their kind, a few foreign ones are recognised."""
+    import errno
+
+    if isinstance(exc, MedgenError):
+        return exc.kind
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return FailureKind.TRANSIENT
+    if isinstance(exc, OSError) and exc.errno in (errno.EAGAIN, errno.EBUSY, errno.ESTALE, errno.ETIMEDOUT):
+        return FailureKind.TRANSIENT
+    if type(exc).__name__ == "OutOfMemoryError":  # torch's, without importing torch here
+        return FailureKind.OOM
+    return FailureKind.OTHER
+
 
 def is_transient(exc: BaseException) -> bool:
     """Worth retrying unchanged: flaky network or shared file systems. OOM, bad config or data are not."""
-    import errno
-
-    if isinstance(exc, (TransientError, ConnectionError, TimeoutError)):
-        return True
-    return isinstance(exc, OSError) and exc.errno in (errno.EAGAIN, errno.EBUSY, errno.ESTALE, errno.ETIMEDOUT)
+    return failure_kind(exc) is FailureKind.TRANSIENT

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from medgen.constants import GGUF_ARCH_LLAMA, SUPPORTED_HF_ARCHITECTURES
+from medgen.constants import GGUF_ARCH_LLAMA, OUTTYPES, SUPPORTED_HF_ARCHITECTURES
 from medgen.errors import ExportError
 
 log = logging.getLogger(__name__)
 
-OUTTYPES = ("f16", "bf16", "q8_0")
+# What this converter writes itself; the others come from llama.cpp's quantize API (see export.py).
+CONVERTER_OUTTYPES = tuple(name for name, o in OUTTYPES.items() if not o.quantize_api)
 
 
 def permute_qk(w: np.ndarray, n_head: int, n_head_kv: int | None = None) -> np.ndarray:
@@ -132,8 +133,8 @@ def convert(model_dir: Path, out_path: Path, outtype: str = "f16") -> dict:
     """Write `out_path` (atomically) from the HF checkpoint in `model_dir`; return a summary."""
     import gguf
 
-    if outtype not in OUTTYPES:
-        raise ExportError(f"outtype: expected one of {', '.join(OUTTYPES)}, got {outtype!r}")
+    if outtype not in CONVERTER_OUTTYPES:
+        raise ExportError(f"outtype: expected one of {', '.join(CONVERTER_OUTTYPES)}, got {outtype!r}")
     hp = json.loads((model_dir / "config.json").read_text())
     archs = hp.get("architectures") or []
     if not any(a in SUPPORTED_HF_ARCHITECTURES for a in archs):

@@ -6,12 +6,13 @@ import contextlib
 import json
 import os
 import shutil
+import signal
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from medgen.constants import MANIFEST_FILE, RESOLVED_CONFIG_FILE
 
 
 @contextlib.contextmanager
@@ -66,20 +67,38 @@ def write_json(path: Path, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def write_stage_record(out_dir: Path, config_yaml: str, manifest: dict) -> Path:
-    """Leave the resolved config and a JSON manifest beside a stage's outputs."""
-    atomic_write_text(out_dir / RESOLVED_CONFIG_FILE, config_yaml)
-    return write_json(out_dir / MANIFEST_FILE, manifest)
-
-
-def read_manifest(stage_dir: Path) -> dict:
-    path = stage_dir / MANIFEST_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no manifest; run the stage that writes {stage_dir.name}/ first")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def log_tail(path: Path, n: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return f"(no log at {path})"
+
+
+def spawn(cmd: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    """Start a server in its own process group (stopping it stops anything it forked), logging to a file."""
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=fd, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    finally:
+        os.close(fd)
+
+
+def stop_process_group(proc: subprocess.Popen, timeout_s: float = 10) -> None:
+    """SIGTERM the group, then SIGKILL what is left after `timeout_s`."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout_s)
+    except ProcessLookupError:
+        proc.wait(timeout=timeout_s)

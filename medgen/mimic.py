@@ -18,11 +18,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from faker import Faker
 
 from medgen.errors import DataError
+from medgen.identity import Person, doctor_name, draw_person
+from medgen.record_format import header_value
 
 MASK = "___"
 NOTE_COLUMNS = ("note_id", "subject_id", "hadm_id", "note_type", "note_seq", "charttime", "storetime", "text")
@@ -63,67 +64,61 @@ def categorize(before: str, after: str) -> tuple[str, str]:
     return FALLBACK, "fallback"
 
 
+# MIMIC shifts dates into the 22nd century; surrogate stays fall in the same years.
+ADMITTED = (dt.date(2110, 1, 1), dt.date(2180, 12, 31))
+HOSPITAL_KINDS = ("Medical Center", "Hospital", "Memorial Hospital")
+AGE_RE = re.compile(r"\b(\d{1,3})[\s-]*(?:year|yr|y)[\s.-]*o")
+
+
 @dataclass
 class Identity:
     """One synthetic person and stay per note; every surrogate of the note comes from here."""
 
-    first: str
-    last: str
-    mrn: str
-    admit: dt.date
-    discharge: dt.date
-    dob: dt.date
-    age: int
-    doctors: list[str]
-    hospital: str
+    person: Person
+    doctors: tuple[str, ...]  # masked doctor names take these in turn
     street: str
-    phone: str
     _dates_used: int = 0
     _doctor_i: int = 0
 
     @classmethod
-    def make(cls, fake: Faker, rng: random.Random, sex: str, text: str) -> "Identity":
-        first = fake.first_name_male() if sex.upper().startswith("M") else fake.first_name_female()
-        m = re.search(r"\b(\d{1,3})[\s-]*(?:year|yr|y)[\s.-]*o", text)
-        age = int(m.group(1)) if m and 0 < int(m.group(1)) < 120 else rng.randint(25, 89)
-        admit = fake.date_between(dt.date(2110, 1, 1), dt.date(2180, 12, 31))  # MIMIC-style shifted years
-        los = rng.randint(2, 12)
-        return cls(first, fake.last_name(), str(rng.randint(1_000_000, 9_999_999)), admit,
-                   admit + dt.timedelta(days=los), admit - dt.timedelta(days=age * 365 + rng.randint(0, 364)),
-                   age, [f"{fake.first_name()} {fake.last_name()}" for _ in range(3)],
-                   f"{fake.last_name()} {rng.choice(('Medical Center', 'Hospital', 'Memorial Hospital'))}",
-                   fake.street_address(), fake.numerify("(###) ###-####"))
+    def make(cls, fake: Faker, rng: random.Random, sex: str, text: str) -> Identity:
+        """`sex` is "Male" or "Female"; an age left unmasked in `text` is kept, so the note stays consistent."""
+        m = AGE_RE.search(text)
+        stated = int(m.group(1)) if m and 0 < int(m.group(1)) < 120 else None
+        person = draw_person(fake, rng, sex, (stated, stated) if stated else (25, 89), ADMITTED, (2, 12),
+                             HOSPITAL_KINDS)
+        return cls(person, (person.attending, doctor_name(fake), doctor_name(fake)), fake.street_address())
 
     def surrogate(self, category: str, rule: str, rng: random.Random) -> str:
         f = lambda d: d.strftime("%m/%d/%Y")  # noqa: E731
+        p = self.person
         if category == "NAME:PATIENT":
-            return f"{self.first} {self.last}" if rule == "name-field" else self.last
+            return p.name if rule == "name-field" else p.last
         if category == "NAME:DOCTOR":
             self._doctor_i += 1
             return self.doctors[(self._doctor_i - 1) % len(self.doctors)]
         if category == "ID:MRN":
-            return self.mrn
+            return p.mrn
         if category == "DATE:ADMISSION":
-            return f(self.admit)
+            return f(p.admit)
         if category == "DATE:DISCHARGE":
-            return f(self.discharge)
+            return f(p.discharge)
         if category == "DATE:BIRTH":
-            return f(self.dob)
+            return f(p.dob)
         if category == "DATE:FOLLOWUP":
-            return f(self.discharge + dt.timedelta(days=rng.randint(5, 30)))
+            return f(p.discharge + dt.timedelta(days=rng.randint(5, 30)))
         if category == "DATE":
             # In order of appearance, dates walk through the stay and never leave it.
-            span = (self.discharge - self.admit).days
             self._dates_used += 1
-            return f(self.admit + dt.timedelta(days=min(self._dates_used - 1, span)))
+            return f(p.admit + dt.timedelta(days=min(self._dates_used - 1, p.los)))
         if category == "AGE":
-            return str(self.age)
+            return str(p.age)
         if category == "TIME":
             return f"{rng.randint(1, 12)}:{rng.choice(('00', '15', '30', '45'))}"
         if category == "CONTACT:PHONE":
-            return self.phone
+            return p.phone
         if category == "LOCATION:HOSPITAL":
-            return self.hospital
+            return p.hospital
         if category == "LOCATION:STREET":
             return self.street
         return rng.choice(("the clinic", "the unit", "the facility"))
@@ -139,10 +134,10 @@ class Note:
     spans: list[dict] = field(default_factory=list)
 
 
-def header_field(text: str, name: str) -> str | None:
-    # Header fields share lines ("Date of Birth:  ___   Sex:   F"): a value ends at 2+ spaces or the line end.
-    m = re.search(rf"(?m)\b{re.escape(name)}:[ \t]*(\S.*?)(?:[ \t]{{2,}}|[ \t]*$)", text)
-    return m.group(1).strip() if m and m.group(1).strip() and MASK not in m.group(1) else None
+def _header(text: str, name: str) -> str | None:
+    """A header field's value; a masked one counts as absent, so the tables decide or the note is skipped."""
+    value = header_value(text, name)
+    return value if value and MASK not in value else None
 
 
 def fill(text: str, identity: Identity, rng: random.Random) -> tuple[str, list[dict], Counter]:
@@ -244,11 +239,12 @@ def read_notes(notes: Path, seed: int = 0, patients: Path | None = None, service
             if not text.strip():
                 report.skip("empty note", line)
                 continue
-            sex = sexes.get(row[col["subject_id"]]) or header_field(text, "Sex")
-            service = svc.get(row[col["hadm_id"]]) or header_field(text, "Service")
+            sex = sexes.get(row[col["subject_id"]]) or _header(text, "Sex")
+            service = svc.get(row[col["hadm_id"]]) or _header(text, "Service")
             if not sex or not service or sex.upper()[:1] not in ("M", "F"):
                 report.skip("no Sex/Service in the header or tables", line)
                 continue
+            sex = "Male" if sex.upper()[0] == "M" else "Female"
             key = int(hashlib.sha256(f"{seed}|{row[col['note_id']]}".encode()).hexdigest()[:12], 16)
             rng = random.Random(key)
             fake.seed_instance(key)
@@ -257,8 +253,7 @@ def read_notes(notes: Path, seed: int = 0, patients: Path | None = None, service
             report.rules.update(rules)
             report.categories.update(s["category"] for s in spans)
             report.notes += 1
-            out.append(Note(row[col["note_id"]], row[col["subject_id"]], "Male" if sex.upper()[0] == "M" else "Female",
-                            service.strip().upper(), filled, spans))
+            out.append(Note(row[col["note_id"]], row[col["subject_id"]], sex, service.strip().upper(), filled, spans))
             if limit and len(out) >= limit:
                 break
     except UnicodeDecodeError as e:

@@ -48,10 +48,10 @@ def chat_format(chat_template: str | None) -> ChatFormat:
     )
 
 
-def render(template_path: Path, *, gguf: Path, name: str, modelfile: Path, system: str, fmt: ChatFormat,
+def render(template: str, *, gguf: Path, name: str, modelfile: Path, system: str, fmt: ChatFormat,
            eos_token: str | None, temperature: float, top_p: float, num_ctx: int) -> str:
     stops = list(fmt.stops) + ([eos_token] if eos_token and eos_token not in fmt.stops else [])
-    return Template(template_path.read_text(encoding="utf-8")).substitute(
+    return Template(template).substitute(
         gguf=str(gguf),
         name=name,
         modelfile=str(modelfile),

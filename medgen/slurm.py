@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medgen.errors import MedgenError
+from medgen.errors import FailureKind, MedgenError
 
 # Terminal states and what they mean for a flow run; anything else is still queued or running.
 TERMINAL_STATES = {
@@ -26,6 +26,10 @@ TERMINAL_STATES = {
     "BOOT_FAIL": "the node failed to boot",
     "DEADLINE": "the job missed its deadline",
 }
+# What each failure state means for the pipeline: OOM moves the training ladder down; the others do not.
+STATE_KINDS = {"OUT_OF_MEMORY": FailureKind.OOM, "TIMEOUT": FailureKind.TIMEOUT, "DEADLINE": FailureKind.TIMEOUT,
+               "PREEMPTED": FailureKind.PREEMPTED, "NODE_FAIL": FailureKind.PREEMPTED,
+               "BOOT_FAIL": FailureKind.PREEMPTED}
 # Distinct non-zero codes, so the worker result tells states apart even without the log.
 STATE_EXIT_CODES = {"COMPLETED": 0, "FAILED": 1, "TIMEOUT": 124, "OUT_OF_MEMORY": 137, "CANCELLED": 130,
                     "NODE_FAIL": 75, "PREEMPTED": 75, "BOOT_FAIL": 75, "DEADLINE": 124}
@@ -156,10 +160,3 @@ def accounting_available() -> bool:
 def log_path(output: str, job_id: str, workdir: str | None) -> Path:
     path = Path(output.replace("%j", job_id).replace("%A", job_id))
     return path if path.is_absolute() or not workdir else Path(workdir) / path
-
-
-def log_tail(path: Path, n: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return f"(no log at {path})"

@@ -1,36 +1,52 @@
-"""Smoke-test scoring of generated records: header fields, section headings, and the requested Sex/Service."""
+"""Validity of one generated record: stop token, header fields, section headings, the requested Sex/Service
+and, where the model was trained with inline PHI markup, well-formed markup.
+
+The smoke test and bulk generation score records with this one function.
+"""
 
 from __future__ import annotations
 
-import re
-
-from medgen.constants import HEADER_FIELDS, SECTION_HEADINGS
+from medgen import record_format
 
 
-def _field(text: str, name: str) -> str | None:
-    m = re.search(rf"(?m)\b{re.escape(name)}:[ \t]*([^\n]*?)(?:\s{{2,}}\S.*)?$", text)
-    return m.group(1).strip() if m else None
+def score(text: str, sex: str, service: str, stopped: bool, min_section_fraction: float,
+          inline_markup: bool = False) -> dict:
+    """Score one record; `passed` needs every check, and `reasons` names each one that failed."""
+    markup_problems: list[str] = []
+    spans: list[dict] = []
+    plain = text
+    if inline_markup:
+        from medgen import markup
 
-
-def score(text: str, sex: str, service: str, stopped: bool, min_section_fraction: float) -> dict:
-    """Score one record; `passed` needs a stop token, every header field, enough headings and matching metadata."""
-    missing = [f for f in HEADER_FIELDS if not re.search(rf"(?m)\b{re.escape(f)}:", text)]
-    sections = [h for h in SECTION_HEADINGS if re.search(rf"(?m)^{re.escape(h)}:", text)]
-    fraction = len(sections) / len(SECTION_HEADINGS)
-    got_sex = (_field(text, "Sex") or "").strip()
-    got_service = (_field(text, "Service") or "").strip()
-    sex_ok = bool(got_sex) and got_sex[0].upper() == sex[0].upper()
-    service_ok = got_service.upper() == service.upper()
-    passed = stopped and not missing and fraction >= min_section_fraction and sex_ok and service_ok
+        markup_problems = markup.validate(text)
+        if not markup_problems:
+            plain, spans = markup.strip(text)
+    layout = record_format.parse(plain)
+    got_sex = layout.fields["Sex"] or ""
+    got_service = layout.fields["Service"] or ""
+    # Reasons are fixed check names: they are counted, logged and published, so they quote nothing the
+    # model wrote (it may be PHI).
+    checks = {
+        "no stop token": stopped,
+        "missing fields": not layout.missing_fields,
+        "too few sections": layout.section_fraction >= min_section_fraction,
+        "wrong sex": bool(got_sex) and got_sex[0].upper() == sex[0].upper(),
+        "wrong service": got_service.upper() == service.upper(),
+        "bad markup": not markup_problems,
+    }
+    reasons = [k for k, ok in checks.items() if not ok]
     return {
         "sex": sex,
         "service": service,
         "stopped": stopped,
-        "missing_fields": missing,
-        "section_fraction": round(fraction, 3),
+        "missing_fields": layout.missing_fields,
+        "section_fraction": round(layout.section_fraction, 3),
         "got_sex": got_sex,
         "got_service": got_service,
-        "sex_ok": sex_ok,
-        "service_ok": service_ok,
-        "passed": passed,
+        "sex_ok": checks["wrong sex"],
+        "service_ok": checks["wrong service"],
+        "markup_problems": len(markup_problems),
+        "phi_spans": len(spans),
+        "passed": not reasons,
+        "reasons": reasons,
     }

@@ -16,20 +16,16 @@ from typing import Callable, TypeVar
 
 from medgen.config import PipelineConfig
 from medgen.constants import ADAPTER_DIR, CHECKPOINT_DIR, LOSS_PLOT_FILE, SPLIT_FILE
-from medgen.errors import ConfigError, TrainOOM
-from medgen.io import atomic_dir, ensure_dir, owner_only, peak_rss_mb, write_stage_record
+from medgen.errors import ConfigError, LadderExhausted, TrainOOM
+from medgen.io import atomic_dir, ensure_dir, owner_only, peak_rss_mb
 from medgen.modeling import load_causal_lm, load_tokenizer, resolve_base
-from medgen.prepare import chat_messages
+from medgen.plots import figure
+from medgen.prompts import chat_messages
+from medgen.provenance import fingerprint
+from medgen.results import PrepareResult, TrainResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-@dataclass
-class TrainResult:
-    out_dir: Path
-    adapter_dir: Path
-    manifest: dict
 
 
 @dataclass(frozen=True)
@@ -170,25 +166,13 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 def _plot_losses(history: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     train = [(h["step"], h["loss"]) for h in history if "loss" in h]
     val = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    if train:
-        ax.plot(*zip(*train), label="train")
-    if val:
-        ax.plot(*zip(*val), marker="o", label="val")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title("medgen train loss")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with figure(path, xlabel="step", ylabel="loss", title="medgen train loss") as ax:
+        if train:
+            ax.plot(*zip(*train), label="train")
+        if val:
+            ax.plot(*zip(*val), marker="o", label="val")
 
 
 def _progress_callback():
@@ -219,7 +203,8 @@ def run(config: PipelineConfig, progress: bool = False) -> TrainResult:
     """Train one rung (config.train.lora.r, config.train.max_seq_length); CUDA OOM raises TrainOOM."""
     import torch
 
-    rung = {"r": config.train.lora.r, "max_seq_length": config.train.max_seq_length}
+    rung = config.rung()
+    prepared = PrepareResult.from_manifest(config.stage_dir("prepare"))
     out_dir = ensure_dir(config.stage_dir("train"))
     t0 = time.perf_counter()
     with owner_only():
@@ -249,37 +234,27 @@ def run(config: PipelineConfig, progress: bool = False) -> TrainResult:
         eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
         tokens = int(trainer.state.num_input_tokens_seen or 0)
         runtime = result.metrics.get("train_runtime") or wall
-        manifest = {
-            "stage": "train",
-            "base": config.model.base,
-            "resolved_base": base,
-            "device": p.device,
-            "quantization": "nf4" if p.quantize else "none",
-            "bf16": p.bf16,
-            "optimizer": p.optimizer,
-            "rung": rung,
-            "steps": trainer.state.global_step,
-            "epochs": round(trainer.state.epoch or 0, 3),
-            "train_examples": len(trainer.train_dataset),
-            "final_train_loss": train_losses[-1] if train_losses else None,
-            "mean_train_loss": result.metrics.get("train_loss"),
-            "final_val_loss": metrics.get("eval_loss", eval_losses[-1] if eval_losses else None),
-            "train_losses": train_losses,
-            "val_losses": eval_losses,
-            "tokens_seen": tokens,
-            "tokens_per_s": round(tokens / runtime, 1) if runtime else None,
-            "peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if p.device == "cuda"
+        final_val = metrics.get("eval_loss", eval_losses[-1] if eval_losses else None)
+        train_result = TrainResult(
+            out_dir=out_dir, wall_s=round(wall, 2),
+            **fingerprint({"model": config.model.model_dump(mode="json"), "train": config.train.model_dump(mode="json"),
+                           "seed": config.data.seed}, {"prepare": prepared.fingerprint}),
+            base=config.model.base, resolved_base=base, device=p.device,
+            quantization="nf4" if p.quantize else "none", bf16=p.bf16, optimizer=p.optimizer, rung=rung,
+            steps=trainer.state.global_step, epochs=round(trainer.state.epoch or 0, 3),
+            train_examples=len(trainer.train_dataset),
+            final_train_loss=train_losses[-1] if train_losses else None,
+            mean_train_loss=result.metrics.get("train_loss"),
+            final_val_loss=None if final_val is None or math.isnan(final_val) else final_val,
+            train_losses=train_losses, val_losses=eval_losses, tokens_seen=tokens,
+            tokens_per_s=round(tokens / runtime, 1) if runtime else None,
+            peak_memory_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1) if p.device == "cuda"
             else round(peak_rss_mb(), 1),
-            "peak_memory_kind": "cuda_allocated" if p.device == "cuda" else "process_rss",
-            "wall_s": round(wall, 2),
-            "adapter_dir": str(adapter_dir),
-            "loss_plot": str(out_dir / LOSS_PLOT_FILE),
-            "checkpoints_dir": str(out_dir / CHECKPOINT_DIR),
-        }
-        if manifest["final_val_loss"] is not None and math.isnan(manifest["final_val_loss"]):
-            manifest["final_val_loss"] = None
-        write_stage_record(out_dir, config.to_yaml(), manifest)
-    return TrainResult(out_dir, adapter_dir, manifest)
+            peak_memory_kind="cuda_allocated" if p.device == "cuda" else "process_rss",
+            adapter_dir=adapter_dir, loss_plot=out_dir / LOSS_PLOT_FILE, checkpoints_dir=out_dir / CHECKPOINT_DIR,
+        )
+        train_result.write(config.to_yaml())
+    return train_result
 
 
 def walk_ladder(config: PipelineConfig, attempt: Callable[[PipelineConfig], T]) -> T:
@@ -288,8 +263,6 @@ def walk_ladder(config: PipelineConfig, attempt: Callable[[PipelineConfig], T]) 
     Only TrainOOM moves down the ladder; any other error propagates as is. The caller chooses how an
     attempt runs (in-process, a Prefect task run, a Slurm job), so each attempt keeps its real parameters.
     """
-    from medgen.errors import LadderExhausted
-
     failures = []
     for rung in config.ladder():
         try:

@@ -1,12 +1,16 @@
-"""One Prefect task per stage. Each only calls `medgen.<stage>.run` and publishes a markdown artifact."""
+"""One Prefect task per stage. Each only calls `medgen.<stage>.run`, records the kind of a failure, and
+publishes a summary artifact of figures and paths (never record text: it may be PHI)."""
 
 from __future__ import annotations
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import (create_markdown_artifact, create_progress_artifact, create_table_artifact,
+                               update_progress_artifact)
 
 from medgen.config import PipelineConfig
 from medgen.errors import is_transient
+from medgen.results import (ExportResult, MergeResult, PrepareResult, ServeResult, StageResult, TrainResult,
+                            failure_recorded)
 
 
 def transient_only(task, task_run, state) -> bool:
@@ -20,56 +24,58 @@ def transient_only(task, task_run, state) -> bool:
     return isinstance(exc, BaseException) and is_transient(exc)
 
 
-RETRY = dict(retries=2, retry_delay_seconds=10, retry_condition_fn=transient_only)
+# Results stay in memory: a stage's truth is its manifest on disk, and results may carry paths to PHI.
+RETRY = dict(retries=2, retry_delay_seconds=10, retry_condition_fn=transient_only, persist_result=False)
 
 
-def _artifact(stage: str, manifest: dict, keys: list[str]) -> None:
-    rows = "\n".join(f"| {k} | {manifest.get(k)} |" for k in keys if k in manifest)
+def _artifact(result: StageResult, keys: list[str]) -> None:
+    m = result.to_manifest()
+    rows = "\n".join(f"| {k} | {m.get(k)} |" for k in keys if k in m)
     create_markdown_artifact(
-        key=f"medgen-{stage}", markdown=f"## medgen {stage}\n\n| figure | value |\n|---|---|\n{rows}\n",
-        description=f"medgen {stage} summary",
+        key=f"medgen-{result.stage}", markdown=f"## medgen {result.stage}\n\n| figure | value |\n|---|---|\n{rows}\n",
+        description=f"medgen {result.stage} summary",
     )
 
 
-@task(name="prepare", **RETRY)
-def prepare_task(config: dict) -> dict:
-    """Build the train/val/test splits."""
-    from medgen import prepare
+def _run(stage: str, config: dict, **kw) -> StageResult:
+    import importlib
 
-    m = prepare.run(PipelineConfig.model_validate(config)).manifest
-    _artifact("prepare", m, ["source", "seed", "profile", "counts", "duplicates_removed", "files", "wall_s"])
-    return m
+    cfg = PipelineConfig.model_validate(config)
+    with failure_recorded(cfg.stage_dir(stage), stage):
+        return importlib.import_module(f"medgen.{stage}").run(cfg, **kw)
+
+
+@task(name="prepare", **RETRY)
+def prepare_task(config: dict) -> PrepareResult:
+    """Build the train/val/test splits."""
+    r = _run("prepare", config)
+    _artifact(r, ["source", "seed", "profile", "phi_markup", "counts", "duplicates_removed", "files", "wall_s"])
+    return r
 
 
 @task(name="train", task_run_name="train-r{config[train][lora][r]}-seq{config[train][max_seq_length]}", **RETRY)
-def train_task(config: dict) -> dict:
+def train_task(config: dict) -> TrainResult:
     """Train one rung of the OOM ladder."""
-    from medgen import train
-
-    m = train.run(PipelineConfig.model_validate(config)).manifest
-    _artifact("train", m, ["device", "quantization", "rung", "steps", "final_train_loss", "final_val_loss",
-                           "tokens_per_s", "peak_memory_mb", "wall_s", "adapter_dir", "loss_plot"])
-    return m
+    r = _run("train", config)
+    _artifact(r, ["device", "quantization", "rung", "steps", "final_train_loss", "final_val_loss",
+                  "tokens_per_s", "peak_memory_mb", "wall_s", "adapter_dir", "loss_plot"])
+    return r
 
 
 @task(name="merge", **RETRY)
-def merge_task(config: dict) -> dict:
+def merge_task(config: dict) -> MergeResult:
     """Merge the adapter into the 16-bit base."""
-    from medgen import merge
-
-    m = merge.run(PipelineConfig.model_validate(config)).manifest
-    _artifact("merge", m, ["dtype", "parameters", "merged_vs_adapter", "merged_dir", "wall_s"])
-    return m
+    r = _run("merge", config)
+    _artifact(r, ["dtype", "parameters", "merged_vs_adapter", "merged_dir", "wall_s"])
+    return r
 
 
 @task(name="export", **RETRY)
-def export_task(config: dict) -> dict:
-    """Convert the merged model to GGUF and verify its logits."""
-    from medgen import export
-
-    m = export.run(PipelineConfig.model_validate(config)).manifest
-    _artifact("export", m, ["gguf", "outtype", "bytes", "tokenizer_pre", "parity", "wall_s"])
-    return m
+def export_task(config: dict) -> ExportResult:
+    """Convert the merged model to GGUF and verify its next-token distributions."""
+    r = _run("export", config)
+    _artifact(r, ["gguf", "outtype", "bytes", "parity", "wall_s"])
+    return r
 
 
 def _shell(cmd: list[str], env: dict) -> None:
@@ -82,27 +88,47 @@ def _shell(cmd: list[str], env: dict) -> None:
 
 
 @task(name="serve", **RETRY)
-def serve_task(config: dict) -> dict:
-    """Serve the GGUF, smoke-test it, and publish the generated records and scores."""
-    from medgen import serve
-
+def serve_task(config: dict) -> ServeResult:
+    """Serve the GGUF and smoke-test it; publish the scores (figures only)."""
     cfg = PipelineConfig.model_validate(config)
     try:
-        m = serve.run(cfg, run_command=_shell).manifest
+        r = _run("serve", config, run_command=_shell)
     finally:
-        _smoke_table(cfg)  # pass or fail, the records and scores are what a person looks at
-    _artifact("serve", m, ["backend", "url", "modelfile", "gguf", "smoke", "notes", "wall_s"])
-    return m
+        _smoke_table(cfg)  # pass or fail, the scores are what a person looks at
+    _artifact(r, ["backend", "url", "modelfile", "gguf", "smoke", "notes", "wall_s"])
+    return r
 
 
 def _smoke_table(cfg: PipelineConfig) -> None:
-    import json
+    try:
+        scores = ServeResult.from_manifest(cfg.stage_dir("serve")).smoke_scores
+    except (FileNotFoundError, ValueError):
+        return
+    create_table_artifact(key="medgen-smoke-test", table=scores, description="Smoke-test scores (no record text)")
 
-    from prefect.artifacts import create_table_artifact
 
-    from medgen.constants import SMOKE_FILE
+@task(name="generate", task_run_name="generate-shard{config[generate][shard]}-of-{config[generate][shards]}",
+      **RETRY)
+def generate_task(config: dict):
+    """Generate the labelled corpus (one shard of it); a progress artifact tracks it (counts only)."""
+    progress = create_progress_artifact(progress=0.0, key="medgen-generate", description="records done")
 
-    path = cfg.stage_dir("serve") / SMOKE_FILE
-    if path.is_file():
-        rows = json.loads(path.read_text())["results"]
-        create_table_artifact(key="medgen-smoke-test", table=rows, description="Smoke-test records and scores")
+    def on_progress(done: int, total: int) -> None:
+        update_progress_artifact(progress, progress=100.0 * done / max(total, 1))
+
+    r = _run("generate", config, on_progress=on_progress)
+    _artifact(r, ["counts", "rejections_by_reason", "phi_category_counts", "tokens_per_s", "records_per_s",
+                  "slots", "resumed", "torn_lines_dropped", "wall_s"])
+    return r
+
+
+@task(name="merge-shards", **RETRY)
+def merge_shards_task(config: dict):
+    """Merge the generated shards into one corpus, in plan order."""
+    from medgen.generate import merge_shards
+
+    cfg = PipelineConfig.model_validate(config)
+    with failure_recorded(cfg.stage_dir("generate"), "generate"):
+        r = merge_shards(cfg)
+    _artifact(r, ["counts", "rejections_by_reason", "phi_category_counts", "wall_s"])
+    return r

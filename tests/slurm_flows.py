@@ -34,10 +34,14 @@ def hog(mb: int = 600) -> None:
 @flow(name="train")
 def train_oom_at_r8(config: dict) -> dict:
     """The real train flow, except that rank 8 runs out of memory the way a too-small GPU would."""
-    from flows.gpu import train_flow
+    from medgen.config import PipelineConfig
     from medgen.errors import TrainOOM
+    from medgen.flows.gpu import train_flow
+    from medgen.results import failure_recorded
 
-    if config["train"]["lora"]["r"] == 8:
-        raise TrainOOM({"r": 8, "max_seq_length": config["train"]["max_seq_length"]},
-                       "CUDA out of memory. Tried to allocate 20.00 GiB")
+    cfg = PipelineConfig.model_validate(config)
+    if cfg.train.lora.r == 8:
+        # Recorded the way the train task records a real CUDA OOM, so the orchestrator reads it as data.
+        with failure_recorded(cfg.stage_dir("train"), "train"):
+            raise TrainOOM(cfg.rung(), "CUDA out of memory. Tried to allocate 20.00 GiB")
     return train_flow.fn(config)

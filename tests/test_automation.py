@@ -15,7 +15,7 @@ def test_failed_retrain_is_rerun_at_most_n_times(api, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
-    from flows.automations import create_retry_automation
+    from medgen.flows.automations import create_retry_automation
 
     env = {**os.environ, "PREFECT_API_URL": live_server, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_WORKER_QUERY_SECONDS": "1"}

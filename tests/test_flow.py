@@ -23,7 +23,7 @@ def test_retrain_walks_the_oom_ladder(prefect_harness, repo_root, tmp_path, monk
     import trl
 
     from conftest import TINY
-    from flows.retrain import retrain
+    from medgen.flows.retrain import retrain
 
     original = trl.SFTTrainer.train
 
@@ -57,7 +57,7 @@ def test_retrain_fails_on_non_oom_errors_without_walking(prefect_harness, repo_r
     import trl
 
     from conftest import TINY
-    from flows.retrain import retrain
+    from medgen.flows.retrain import retrain
 
     calls = []
 
@@ -79,11 +79,12 @@ def test_transient_errors_only_are_retried():
     from prefect.states import Failed
 
     from medgen.errors import TransientError
-    from tasks.stages import transient_only
+    from medgen.tasks.stages import transient_only
 
     assert transient_only(None, None, Failed(data=TransientError("nfs hiccup")))
     assert transient_only(None, None, Failed(data=ConnectionResetError()))
     assert not transient_only(None, None, Failed(data=ValueError("bad data")))
+    from medgen.config import Rung
     from medgen.errors import TrainOOM
 
-    assert not transient_only(None, None, Failed(data=TrainOOM({"r": 8}, "oom")))
+    assert not transient_only(None, None, Failed(data=TrainOOM(Rung(r=8, max_seq_length=64), "oom")))

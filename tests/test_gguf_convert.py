@@ -1,6 +1,7 @@
 """Converter units on a tiny random Llama made here (2 layers, GQA, Llama 3 rope scaling)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,11 +15,12 @@ ROPE = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq
 
 
 @pytest.fixture(scope="module")
-def tiny_llama(tmp_path_factory, trained):
+def tiny_llama(tmp_path_factory, repo_root):
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    _, train_result = trained
-    tok = AutoTokenizer.from_pretrained(train_result.manifest["resolved_base"])
+    from medgen.modeling import resolve_base
+
+    tok = AutoTokenizer.from_pretrained(resolve_base("embedded"))  # only its tokenizer: no training needed
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                       rope_parameters=dict(ROPE), tie_word_embeddings=False,
@@ -39,13 +41,6 @@ def converted(tiny_llama, tmp_path_factory):
     out = tmp_path_factory.mktemp("gguf") / "tiny-f16.gguf"
     summary = convert(d, out, "f16")
     return summary, gguf.GGUFReader(out)
-
-
-def _kv(reader, key):
-    field = reader.fields[key]
-    if field.types and field.types[0].name == "ARRAY":
-        return [field.contents(i) for i in range(len(field.data))] if hasattr(field, "contents") else field
-    return field.contents()
 
 
 @pytest.mark.parametrize(
@@ -135,17 +130,13 @@ def test_llama3_factors_table(head_dim, expect_first, expect_last):
 
 
 def test_llama_cpp_runs_the_converted_model(tiny_llama, converted):
-    from medgen.export import open_llama
+    from medgen.logits import verify_gguf
 
-    d, model, tok = tiny_llama
+    d, _, tok = tiny_llama
     ids = tok("Name: John Doe  Unit No: 1234567", add_special_tokens=False)["input_ids"]
-    with open_llama(converted[0]["path"], n_ctx=64, logits_all=True) as llm:
-        llm.eval(ids)
-        got = np.array(llm.scores[: len(ids)])
-    with torch.no_grad():
-        ref = model(torch.tensor([ids])).logits[0].numpy()
-    assert (got.argmax(-1) == ref.argmax(-1)).mean() == 1.0
-    assert np.abs(got - ref).max() < 0.05
+    check = verify_gguf(d, Path(converted[0]["path"]), prompts=[ids])
+    assert check["tokenizer_agrees"] and check["top1_agreement"] == 1.0, check
+    assert check["kl_mean"] < 1e-3, check
 
 
 def test_unsupported_architecture_is_refused(tiny_llama, tmp_path):

@@ -1,7 +1,9 @@
 import torch
 
 from medgen import merge
-from medgen.merge import compare_logits, probe_ids
+from medgen.logits import compare_logits
+from medgen.merge import probe_logits
+from medgen.prompts import probe_token_ids
 
 
 def test_merged_model_matches_base_plus_adapter(trained):
@@ -18,15 +20,19 @@ def test_merged_model_matches_base_plus_adapter(trained):
     tok = AutoTokenizer.from_pretrained(merged_dir)
     assert tok.chat_template and "<|im_start|>" in tok.chat_template
 
-    base = AutoModelForCausalLM.from_pretrained(train_result.manifest["resolved_base"], dtype=torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(train_result.resolved_base, dtype=torch.float32).eval()
     reference = PeftModel.from_pretrained(base, str(train_result.adapter_dir)).eval()
     merged = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32).eval()
-    ids = probe_ids(tok)
-    with torch.no_grad():
-        check = compare_logits(reference(ids).logits[0], merged(ids).logits[0])
+    prompts = probe_token_ids(tok, inline_markup=True)
+    expected = probe_logits(reference, prompts)
+    check = compare_logits(expected, probe_logits(merged, prompts))
     assert check["max_abs_diff"] < 1e-3, check
     assert check["top1_agreement"] == 1.0, check
-    assert result.manifest["merged_vs_adapter"]["top1_agreement"] == 1.0
+    assert result.merged_vs_adapter["top1_agreement"] == 1.0
+    # The adapter really changed the model: a merge that dropped it would match the base instead.
+    with reference.disable_adapter():
+        untouched = probe_logits(reference, prompts)
+    assert compare_logits(expected, untouched)["max_abs_diff"] > 100 * check["max_abs_diff"]
 
 
 def test_default_merge_saves_16_bit(trained, tmp_path):
@@ -35,4 +41,4 @@ def test_default_merge_saves_16_bit(trained, tmp_path):
     cfg, _ = trained
     result = merge.run(cfg)  # the config's default dtype: bfloat16
     assert json.loads((result.merged_dir / "config.json").read_text())["dtype"] == "bfloat16"
-    assert result.manifest["merged_vs_adapter"]["top1_agreement"] >= 0.95
+    assert result.merged_vs_adapter["top1_agreement"] >= 0.95

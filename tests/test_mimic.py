@@ -1,15 +1,22 @@
 """MIMIC-IV-Note import: surrogate rules on hand-written MIMIC-style snippets, and the CSV reader."""
 
 import csv
+import datetime as dt
 import gzip
 import io
+import itertools
+import json
 import random
+import re
+from pathlib import Path
 
 import pytest
 from faker import Faker
 
+from medgen.constants import SPLITS
 from medgen.errors import DataError
 from medgen.mimic import Identity, categorize, fill, read_notes
+from medgen.record_format import header_value
 
 
 @pytest.mark.parametrize(
@@ -52,27 +59,24 @@ ___ 06:10AM BLOOD WBC-6.0\n \nDischarge Instructions:\nDear Ms. ___,\nCall ___ w
 Followup Instructions:\nWhen: ___ at 10:30 AM  With: Dr. ___\n"""
 
 
-def _identity(seed=1, sex="F"):
+def _identity(seed=1, sex="Female"):
     return Identity.make(Faker("en_US"), random.Random(seed), sex, NOTE)
 
 
 def test_one_identity_and_consistent_dates_per_note():
-    import datetime as dt
-    import re
-
     ident = _identity()
     text, spans, rules = fill(NOTE, ident, random.Random(0))
     assert "___" not in text
     for s in spans:
         assert text[s["start"]:s["end"]] == s["text"]
     names = [s["text"] for s in spans if s["category"] == "NAME:PATIENT"]
-    assert names[0] == f"{ident.first} {ident.last}" and set(names[1:]) == {ident.last}
-    assert ident.age == 67  # read from the unmasked age
+    assert names[0] == ident.person.name and set(names[1:]) == {ident.person.last}
+    assert ident.person.age == 67  # read from the unmasked age
     d = lambda label: dt.datetime.strptime(re.search(label + r":\s*(\S+)", text).group(1), "%m/%d/%Y").date()  # noqa: E731
     admit, discharge, dob = d("Admission Date"), d("Discharge Date"), d("Date of Birth")
     assert dob < admit < discharge and abs((admit - dob).days / 365.25 - 67) < 1.5
     lab_dates = [dt.datetime.strptime(m, "%m/%d/%Y").date() for m in re.findall(r"(\S+) \d\d:\d\dAM BLOOD", text)]
-    assert all(admit <= x <= discharge for x in lab_dates)
+    assert len(lab_dates) == 2 and all(admit <= x <= discharge for x in lab_dates)
     followup = d("When")
     assert followup > discharge
     assert rules["fallback"] == 0
@@ -98,7 +102,10 @@ def test_reader_fills_counts_and_skips_with_line_numbers(tmp_path):
     assert [n.note_id for n in notes] == ["1-DS-1", "4-DS-1"]
     assert notes[0].sex == "Female" and notes[0].service == "MEDICINE"
     r = report.as_dict()
-    assert r["skipped"]["empty note"]["lines"] and r["skipped"]["no Sex/Service in the header or tables"]["count"] == 1
+    # the reported line is where the skipped row starts in the file, past the multi-line note before it
+    lines = body.splitlines()
+    skipped = {reason: [lines[n - 1].split(",")[0] for n in v["lines"]] for reason, v in r["skipped"].items()}
+    assert skipped == {"empty note": ["2-DS-1"], "no Sex/Service in the header or tables": ["3-DS-1"]}
     assert r["resolved_by_specific_rule"] == 1.0 and r["categories"]["NAME:PATIENT"] == 6
     # same seed, same surrogates; another seed, others
     assert read_notes(src, seed=0)[0][0].text == notes[0].text != read_notes(src, seed=1)[0][0].text
@@ -135,12 +142,22 @@ def test_prepare_from_mimic_splits_by_subject(tmp_path, repo_root):
     from medgen import prepare
 
     src = tmp_path / "discharge.csv"
-    # ten notes from five patients: a patient's notes never straddle splits
-    src.write_text(_csv([_row(i, subject=5000 + i // 2) for i in range(10)]))
+    # Ten notes from five patients. Each note carries its subject as an unmasked Unit No, so every written
+    # record can be traced back to its patient. With val/test at 0.2/0.1, a split by note would put a
+    # single note in test and its sibling elsewhere; a split by patient keeps both together.
+    subjects = [5000 + i // 2 for i in range(10)]
+    src.write_text(_csv([_row(i, text=NOTE.replace("Unit No:   ___", f"Unit No:   {s}"), subject=s)
+                         for i, s in enumerate(subjects)]))
     cfg = tiny_config(tmp_path / "run", "data.source=mimic", f"data.notes={src}")
     result = prepare.run(cfg)
-    m = result.manifest
-    assert m["import"]["notes"] == 10 and m["phi_category_counts"]["NAME:PATIENT"] > 0
-    # identical notes but for identities are near duplicates: one per... none, the surrogates differ in words
-    assert sum(m["counts"].values()) + m["duplicates_removed"]["exact"] + m["duplicates_removed"]["near"] == 10
+    assert result.import_report["notes"] == 10 and result.phi_category_counts["NAME:PATIENT"] > 0
+    # the notes differ in their surrogate names, so none is dropped as a duplicate
+    assert result.duplicates_removed == {"exact": 0, "near": 0} and sum(result.counts.values()) == 10
+    per_split = {split: {header_value(json.loads(line)["output"], "Unit No")
+                         for line in Path(result.files[split]).read_text().splitlines()}
+                 for split in SPLITS}
+    assert all(per_split.values()), per_split
+    for a, b in itertools.combinations(SPLITS, 2):
+        assert not per_split[a] & per_split[b], f"a patient in both {a} and {b}: {per_split}"
+    assert set().union(*per_split.values()) == {str(s) for s in subjects}
     assert (result.out_dir / "DATASET_CARD.md").read_text().count("| MEDICINE |") == 1

@@ -1,11 +1,10 @@
-from pathlib import Path
-
 import pytest
 
 from medgen.errors import ExportError
 from medgen.modelfile import CHATML, LLAMA3, chat_format, render
+from medgen.serve import modelfile_template
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "deployments" / "Modelfile.tmpl"
+TEMPLATE = modelfile_template()  # the package data, as a non-editable install reads it
 SMOL = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
         "'<|im_end|>' + '\\n'}}{% endfor %}")
 LLAMA31 = ("{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] "

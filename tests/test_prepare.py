@@ -5,8 +5,11 @@ import stat
 import pytest
 
 from conftest import tiny_config
-from medgen import prepare
-from medgen.constants import INSTRUCTION, SPLIT_FILE, SPLITS
+from medgen import markup, prepare
+from medgen.alpaca import read_alpaca
+from medgen.dataset import Example, dedupe
+from medgen.prompts import parse_input
+from medgen.constants import INSTRUCTION, INSTRUCTION_INLINE_MARKUP, SPLIT_FILE, SPLITS
 from medgen.errors import DataError
 
 GOOD = {"instruction": INSTRUCTION, "input": "Generate discharge record for: Sex: Male, Medical Service: UROLOGY",
@@ -38,7 +41,7 @@ def test_bad_alpaca_lines_are_reported_with_file_and_line(tmp_path, bad_line, ex
     src = tmp_path / "user.jsonl"
     src.write_text("\n".join([_line(), _line(), bad_line, _line()]) + "\n")
     with pytest.raises(DataError) as e:
-        prepare.read_alpaca(src)
+        read_alpaca(src)
     assert f"{src}:3: {expected}" in str(e.value)
 
 
@@ -71,22 +74,25 @@ def test_synthetic_splits_have_seed_format_and_owner_only_files(tmp_path, repo_r
         assert rows, split
         for row in rows:
             assert set(row) == {"instruction", "input", "output"}
-            assert row["instruction"] == INSTRUCTION
-            assert prepare.parse_input(row["input"]) is not None
+            assert row["instruction"] == INSTRUCTION_INLINE_MARKUP
+            assert parse_input(row["input"]) is not None
             assert row["input"].startswith("Generate discharge record for: Sex: ")
-        outputs[split] = {r["output"].split("Unit No: ")[1].split()[0] for r in rows}
+        outputs[split] = {markup.strip(r["output"])[0].split("Unit No: ")[1].split()[0] for r in rows}
     # Splits are by patient: no unit number in two splits.
     assert not (outputs["train"] & outputs["val"] or outputs["train"] & outputs["test"] or outputs["val"] & outputs["test"])
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
     assert manifest["counts"] == result.counts and (result.out_dir / "config.resolved.yaml").is_file()
-    # The PHI spans written beside each split point at exactly their text in that split's records.
+    assert manifest["phi_markup"] == "inline" and manifest["fingerprint"] and manifest["environment"]["medgen"]
+    # The PHI spans written beside each split point at exactly their text in that split's plain records,
+    # and they are exactly what the inline markup of the training target says.
     for split in SPLITS:
         rows = [json.loads(x) for x in (result.out_dir / SPLIT_FILE.format(split=split)).read_text().splitlines()]
         phi = [json.loads(x) for x in (result.out_dir / f"phi_training_alpaca_{split}.phi.jsonl").read_text().splitlines()]
         assert len(phi) == len(rows)
         for entry in phi:
-            out = rows[entry["index"]]["output"]
+            out, spans = markup.strip(rows[entry["index"]]["output"])
             assert entry["spans"] and all(out[s["start"]:s["end"]] == s["text"] for s in entry["spans"])
+            assert spans == [{k: s[k] for k in ("start", "end", "category", "text")} for s in entry["spans"]]
     stats = manifest["token_stats"]["train"]
     assert stats["n"] == result.counts["train"] and 0 <= stats["truncated_fraction"] <= 1
     assert "NAME:PATIENT" in manifest["phi_category_counts"]
@@ -97,8 +103,8 @@ def test_synthetic_splits_have_seed_format_and_owner_only_files(tmp_path, repo_r
 
 def test_truncation_above_5_percent_warns(tmp_path, repo_root):
     result = prepare.run(tiny_config(tmp_path / "run", "data.n_records=10"))  # max_seq_length 128 in TINY
-    assert result.manifest["token_stats"]["train"]["truncated_fraction"] == 1.0
-    assert "max_seq_length=128" in result.manifest["warnings"][0]
+    assert result.token_stats["train"]["truncated_fraction"] == 1.0
+    assert "max_seq_length=128" in result.warnings[0]
 
 
 @pytest.mark.parametrize(
@@ -111,5 +117,5 @@ def test_truncation_above_5_percent_warns(tmp_path, repo_root):
     ],
 )
 def test_duplicates_are_removed(texts, exact, near):
-    kept, removed = prepare.dedupe([prepare.Example("i", "in", t, f"p{i}") for i, t in enumerate(texts)])
+    kept, removed = dedupe([Example("i", "in", t, f"p{i}") for i, t in enumerate(texts)])
     assert removed == {"exact": exact, "near": near} and len(kept) == len(texts) - exact - near

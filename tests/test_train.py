@@ -38,7 +38,7 @@ def test_loss_mask_covers_the_assistant_turn_only(tmp_path, repo_root):
 
 def test_train_stage_writes_adapter_manifest_and_plot(trained):
     cfg, result = trained
-    m = result.manifest
+    m = result.to_manifest()
     assert (result.adapter_dir / "adapter_model.safetensors").is_file()
     assert (result.adapter_dir / "adapter_config.json").is_file()
     assert (result.adapter_dir / "tokenizer_config.json").is_file()
@@ -61,7 +61,7 @@ def test_ladder_moves_down_on_oom_only(repo_root, tmp_path):
     def attempt(c):
         seen.append((c.train.lora.r, c.train.max_seq_length))
         if c.train.lora.r == 8:
-            raise TrainOOM({"r": 8}, "CUDA out of memory")
+            raise TrainOOM(c.rung(), "CUDA out of memory")
         return "ok"
 
     assert train.walk_ladder(cfg, attempt) == "ok"
@@ -78,11 +78,11 @@ def test_exhausted_ladder_lists_every_attempt(repo_root, tmp_path):
     cfg = tiny_config(tmp_path, "train.fallback=[{r: 8, max_seq_length: 256}, {r: 4, max_seq_length: 128}]")
 
     def attempt(c):
-        raise TrainOOM({"r": c.train.lora.r, "max_seq_length": c.train.max_seq_length}, "CUDA out of memory")
+        raise TrainOOM(c.rung(), "CUDA out of memory")
 
     with pytest.raises(LadderExhausted) as e:
         train.walk_ladder(cfg, attempt)
-    assert len(e.value.attempts) == 2 and "'r': 8" in str(e.value) and "'r': 4" in str(e.value)
+    assert len(e.value.attempts) == 2 and "r=8," in str(e.value) and "r=4," in str(e.value)
 
 
 def test_with_rung_changes_only_rank_and_length(repo_root, tmp_path):
@@ -107,6 +107,6 @@ def test_cuda_request_without_gpu_is_a_config_error(repo_root, tmp_path):
 def test_qlora_on_cuda_trains_in_nf4(tmp_path, repo_root):
     cfg = tiny_config(tmp_path, "train.device=cuda", "train.quantization=nf4")
     prepare.run(cfg)
-    m = train.run(cfg).manifest
+    m = train.run(cfg).to_manifest()
     assert m["device"] == "cuda" and m["quantization"] == "nf4" and m["optimizer"] == "paged_adamw_8bit"
     assert m["steps"] == 2 and m["peak_memory_kind"] == "cuda_allocated"

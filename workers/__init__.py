@@ -1,5 +1,5 @@
 """Prefect worker types shipped with medgen (registered through the `prefect.collections` entry point)."""
 
-from workers.slurm import SlurmWorker
+from medgen.workers.slurm import SlurmWorker
 
 __all__ = ["SlurmWorker"]

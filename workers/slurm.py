@@ -21,6 +21,8 @@ from prefect.exceptions import InfrastructureNotFound
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
 
 from medgen import slurm
+from medgen.constants import FAILURE_KIND_LABEL
+from medgen.io import log_tail
 
 
 class SlurmJobConfiguration(BaseJobConfiguration):
@@ -120,9 +122,13 @@ class SlurmWorker(BaseWorker[SlurmJobConfiguration, SlurmVariables, SlurmWorkerR
                 await anyio.to_thread.run_sync(slurm.cancel, job_id)
             await anyio.sleep(configuration.poll_interval_s)
 
-        tail = slurm.log_tail(log) if state.state != "COMPLETED" else ""
+        tail = log_tail(log) if state.state != "COMPLETED" else ""
         final = slurm.effective_state(state, tail)
         code = slurm.STATE_EXIT_CODES.get(final, 1)
+        if final in slurm.STATE_KINDS:
+            # Slurm ended the job, so its flow could not record why: say it as data on the run.
+            await self.client.update_flow_run_labels(
+                flow_run.id, {FAILURE_KIND_LABEL: slurm.STATE_KINDS[final].value, "slurm.state": final})
         if code != 0:
             message = (f"Slurm job {job_id} ended {final} ({slurm.TERMINAL_STATES.get(final, '')}"
                        f"{', exit code ' + state.exit_code if state.exit_code else ''}); log tail:\n{tail}")

@@ -1,0 +1,1 @@
+"""Deployment templates shipped with medgen as package data (installed as `medgen.deployments`)."""

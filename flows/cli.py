@@ -1,0 +1,52 @@
+"""The `medgen` console script: the stage commands of `medgen.cli` plus the Prefect ones.
+
+    medgen run --config configs/default.yaml        # the whole pipeline as the Prefect flow `retrain`
+    medgen automation --deployment retrain/weekly    # retry failed runs of a deployment
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import List, Optional
+
+import typer
+
+from medgen.cli import ConfigOpt, SetOpt, _load, _main, app, console, print_serve
+
+
+@app.command()
+@_main
+def run(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt) -> None:
+    """Run the whole pipeline as the Prefect flow `retrain` (embedded Prefect unless PREFECT_API_URL is set)."""
+    _load(config, set)  # fail on a bad config before Prefect starts
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from medgen.flows.retrain import retrain
+    from medgen.results import ServeResult
+
+    summary = retrain(config_path=config, overrides=list(set or []))
+    console.print("[green]pipeline done[/]")
+    print(json.dumps(summary, indent=2))
+    if "serve" in summary:
+        print_serve(ServeResult.model_validate(summary["serve"]))
+
+
+@app.command()
+@_main
+def automation(deployment: str = typer.Option("retrain/weekly", help="flow/deployment to watch."),
+               max_retries: int = typer.Option(2, min=0, help="Re-runs after consecutive failures."),
+               delay_s: int = typer.Option(60, min=0, help="Wait before each re-run.")) -> None:
+    """Create the retry-on-failure automation for a deployment (needs PREFECT_API_URL)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from medgen.flows.automations import create_retry_automation
+
+    auto_id = create_retry_automation(deployment, max_retries, delay_s)
+    console.print(f"automation {auto_id}: re-run {deployment} on failure, at most {max_retries} time(s)")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Model servers behind one small interface: Ollama (what users run) and llama.cpp (where Ollama is absent).
+
+Both speak chat; both have parallel slots (OLLAMA_NUM_PARALLEL, llama.cpp's continuous batching), so the
+smoke test and bulk generation drive them the same way.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from medgen.config import PipelineConfig
+from medgen.errors import ServeError
+from medgen.io import ensure_dir, log_tail
+
+RunCommand = Callable[[list[str], dict], None]
+
+
+@dataclass
+class Generation:
+    text: str
+    stopped: bool  # ended on a stop token, not the length limit
+    tokens: int
+    seconds: float
+
+
+@dataclass
+class Backend(abc.ABC):
+    name: str
+    url: str
+    model: str
+    slots: int
+    log_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    @abc.abstractmethod
+    def pid(self) -> int | None:
+        """The server process medgen started, or None for a server it only connected to."""
+
+    @abc.abstractmethod
+    def chat(self, messages: list[dict], *, max_tokens: int, temperature: float, top_p: float, seed: int,
+             stop: tuple[str, ...]) -> Generation: ...
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    def log_tail(self, n: int = 20) -> str:
+        return log_tail(self.log_path, n) if self.log_path else ""
+
+
+@dataclass
+class LlamaCppBackend(Backend):
+    process: object = None  # medgen.llamacpp.LlamaCppProcess
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def chat(self, messages, *, max_tokens, temperature, top_p, seed, stop) -> Generation:
+        from medgen.llamacpp import chat
+
+        t0 = time.monotonic()
+        text, stopped, tokens = chat(self.url, messages, max_tokens=max_tokens, temperature=temperature,
+                                     top_p=top_p, seed=seed, stop=stop)
+        return Generation(text, stopped, tokens, time.monotonic() - t0)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+@dataclass
+class OllamaBackend(Backend):
+    proc: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def chat(self, messages, *, max_tokens, temperature, top_p, seed, stop) -> Generation:
+        import ollama
+
+        t0 = time.monotonic()
+        try:
+            # Stops come from the Modelfile; sampling per request, as for llama.cpp.
+            r = ollama.Client(host=self.url).chat(
+                model=self.model, messages=messages,
+                options={"num_predict": max_tokens, "temperature": temperature, "top_p": top_p, "seed": seed})
+        except ollama.ResponseError as e:
+            if e.status_code == 404:
+                raise ServeError(f"model {self.model!r} not found on Ollama at {self.url}; "
+                                 f"run `ollama create {self.model} -f Modelfile`") from None
+            raise ServeError(f"Ollama at {self.url}: {e.status_code}") from None
+        return Generation(r.message.content or "", r.done_reason == "stop", int(r.eval_count or 0),
+                          time.monotonic() - t0)
+
+    def stop(self) -> None:
+        from medgen.io import stop_process_group
+
+        if self.proc is not None:
+            stop_process_group(self.proc)
+
+    def wait_ready(self, timeout_s: float) -> None:
+        import json
+        import urllib.request
+
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout_s:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise ServeError(f"ollama serve exited with {self.proc.returncode} before it was ready; "
+                                 f"log tail ({self.log_path}):\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/api/version", timeout=2) as r:
+                    json.loads(r.read())
+                    return
+            except (OSError, ValueError):
+                time.sleep(0.25)
+        raise ServeError(f"Ollama at {self.url} not ready after {timeout_s:.0f} s (serve.ready_timeout_s); "
+                         f"log tail:\n{self.log_tail()}")
+
+    def stored_template(self) -> str:
+        """The TEMPLATE Ollama stored for the model (`/api/show`)."""
+        import ollama
+
+        return ollama.Client(host=self.url).show(self.model).template or ""
+
+
+def choose(config: PipelineConfig) -> str:
+    sc = config.serve
+    if sc.backend != "auto":
+        if sc.backend == "ollama" and not (shutil.which("ollama") or sc.ollama.host):
+            raise ServeError("serve.backend: 'ollama' needs the `ollama` binary on PATH or serve.ollama.host; "
+                             "use serve.backend=llamacpp or auto")
+        return sc.backend
+    return "ollama" if (shutil.which("ollama") or sc.ollama.host) else "llamacpp"
+
+
+def start_llamacpp(config: PipelineConfig, gguf: Path, log_path: Path) -> LlamaCppBackend:
+    from medgen.llamacpp import start_server
+
+    sc = config.serve
+    process = start_server(gguf, log_path=log_path, host=sc.host, port=sc.port, parallel=sc.parallel,
+                           ctx=sc.num_ctx, threads=sc.threads, alias=sc.model_name,
+                           ready_timeout_s=sc.ready_timeout_s)
+    return LlamaCppBackend("llamacpp", process.url, sc.model_name, sc.parallel, log_path, process=process)
+
+
+def start_ollama(config: PipelineConfig, modelfile: Path, log_path: Path, run_command: RunCommand) -> OllamaBackend:
+    from medgen.llamacpp import check_port_free, free_port
+
+    sc = config.serve
+    if sc.ollama.host:
+        host = sc.ollama.host if "://" in sc.ollama.host else f"http://{sc.ollama.host}"
+        backend = OllamaBackend("ollama", host, sc.model_name, sc.parallel)
+        backend.wait_ready(sc.ready_timeout_s)
+    else:
+        port = sc.port or free_port(sc.host)
+        check_port_free(sc.host, port)
+        models = ensure_dir(Path(sc.ollama.models_dir or log_path.parent / "ollama-models").expanduser())
+        env = {"OLLAMA_HOST": f"{sc.host}:{port}", "OLLAMA_MODELS": str(models),
+               "OLLAMA_NUM_PARALLEL": str(sc.parallel), "OLLAMA_MAX_LOADED_MODELS": str(sc.ollama.max_loaded_models)}
+        from medgen.io import spawn
+
+        backend = OllamaBackend("ollama", f"http://{sc.host}:{port}", sc.model_name, sc.parallel, log_path,
+                                proc=spawn(["ollama", "serve"], env, log_path))
+    try:
+        if backend.proc is not None:
+            backend.wait_ready(sc.ready_timeout_s)
+        run_command(["ollama", "create", sc.model_name, "-f", str(modelfile)],
+                    {"OLLAMA_HOST": backend.url.split("://", 1)[1]})
+    except BaseException:
+        backend.stop()
+        raise
+    return backend
+
+
+def subprocess_run(cmd: list[str], env: dict) -> None:
+    proc = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ServeError(f"`{' '.join(cmd)}` exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
