@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from medgen.tasks.stages import merge_task, train_task
+from medgen.tasks.stages import generate_task, merge_task, train_task
 
 
 @flow(name="train")
@@ -20,3 +20,9 @@ def train_flow(config: dict) -> dict:
 def merge_flow(config: dict) -> dict:
     """Merge the trained adapter into the 16-bit base."""
     return merge_task(config).to_manifest()
+
+
+@flow(name="generate")
+def generate_flow(config: dict) -> dict:
+    """Generate one shard of the corpus, with its own model server inside the job."""
+    return generate_task(config).to_manifest()

@@ -159,6 +159,28 @@ def generate(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
                   f"{m.rejections_by_reason or 'none'}; {m.tokens_per_s} tokens/s → {m.files.get('records')}")
 
 
+@app.command()
+@_main
+def evaluate(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt) -> None:
+    """Quality, diversity, privacy and utility of the generated corpus, and the release gate's verdict."""
+    from medgen import evaluate as stage
+
+    m = _stage("evaluate", stage.run, config, set)
+    verdict = "[green]passes[/]" if m.gate["passed"] else "[red]fails[/]"
+    console.print(f"gate {verdict}" + "".join(f"\n  - {r}" for r in m.gate["reasons"]))
+    console.print(f"report: {m.files.get('report')}  {m.files.get('html')}")
+
+
+@app.command()
+@_main
+def release(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt) -> None:
+    """Release the evaluated model when its corpus passed the gate (records released.json, moves the Ollama tag)."""
+    from medgen import release as stage
+
+    record = stage.run(_load(config, set))
+    console.print(f"[green]released[/] {record['tag']} from {record['run_dir']}")
+
+
 def print_serve(m) -> None:
     for note in m.notes:
         console.print(f"[yellow]note:[/] {note}")

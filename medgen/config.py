@@ -197,11 +197,54 @@ class GenerateConfig(_Model):
         return self
 
 
+class EvaluateConfig(_Model):
+    window: int = Field(50, ge=8, description="Tokens in a verbatim-overlap window: the report gives the fraction "
+                        "of the corpus's windows of this many word tokens that occur anywhere in training.")
+    near_duplicate_jaccard: float = Field(
+        0.8, gt=0.0, le=1.0, description="Jaccard similarity of word shingles at or above which two records are "
+        "near-duplicates (estimated with MinHash LSH).")
+    shingle: int = Field(5, ge=1, description="Words per shingle for near-duplicate detection.")
+    num_perm: int = Field(128, ge=16, description="MinHash permutations; more is more precise and slower.")
+    utility_max_records: int = Field(
+        500, ge=2, description="Records each de-identification tagger is trained on (the synthetic and the "
+        "training-split tagger get the same number, so the utility ratio compares data, not amounts).")
+    crf_max_iterations: int = Field(50, ge=1, description="L-BFGS iterations of each CRF tagger.")
+    seed: int = Field(0, description="Seed of every subsample (diversity at equal sizes, utility).")
+
+
+class GateConfig(_Model):
+    """The release gate: every threshold must hold; 'excess' is the generated figure minus the control's
+    (held-out test records against the same training set), so chance overlap is not held against the model."""
+
+    min_valid_fraction: float = Field(
+        0.9, ge=0.0, le=1.0, description="Generated requests that must yield a valid record (generate's checks).")
+    max_excess_phi_reuse: float = Field(
+        0.05, ge=0.0, le=1.0, description="Largest excess, in any category (full patient names, MRNs, phones, "
+        "street addresses, name+DOB pairs), of the fraction of generated PHI values found verbatim among training "
+        "PHI values.")
+    max_excess_verbatim_window_fraction: float = Field(
+        0.05, ge=0.0, le=1.0, description="Largest excess of the fraction of evaluate.window-token windows that "
+        "occur verbatim in training.")
+    max_excess_near_duplicate_rate: float = Field(
+        0.02, ge=0.0, le=1.0, description="Largest excess of the fraction of records that are near-duplicates of "
+        "a training record.")
+    max_canary_extraction_at_1: float = Field(
+        0.0, ge=0.0, le=1.0, description="Largest fraction of canaries extracted at rank 1 (ignored until canaries "
+        "are planted).")
+    min_utility_ratio: float = Field(
+        0.5, ge=0.0, description="Smallest F1 of a de-identification tagger trained on the generated records, as a "
+        "fraction of the same tagger's F1 when trained on the training split (both tested on the test split).")
+
+
 class OrchestrationConfig(_Model):
     gpu_pool: str | None = Field(
         None, description="Run train and merge as the deployments train/<gpu_pool> and merge/<gpu_pool> "
         "(e.g. slurm-gpu, see prefect.yaml); None runs them in-process.")
-    stop_after: Literal["merge", "serve", "generate"] = Field("generate", description="Last stage of `medgen run`.")
+    stop_after: Literal["merge", "serve", "generate", "evaluate"] = Field(
+        "evaluate", description="Last stage of `medgen run`.")
+    release: bool = Field(True, description="After evaluate, release the model when the corpus passes the gate "
+                          "(and fail the flow with the reasons when it does not).")
+    release_dir: str = Field("runs/release", description="Where released.json records the current release.")
 
 
 class PipelineConfig(_Model):
@@ -214,6 +257,8 @@ class PipelineConfig(_Model):
     serve: ServeConfig = Field(default_factory=ServeConfig)
     smoke: SmokeConfig = Field(default_factory=SmokeConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
     orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
 
     @property

@@ -50,10 +50,23 @@ class OutType:
     quantize_api: bool = False  # made by llama.cpp's quantize C API rather than our converter
 
 
+# Measured (verify_gguf: probe prompts, top-20 log-probs, F32 KV cache, xllamacpp 2026.10.11549, CPU):
+#   out-type  embedded SmolLM2-135M (kl_mean / kl_max / top1)   tiny random Llama 3.1 fixture, 8 builds (ranges)
+#   f16       6.8e-6 / 8.4e-5 / 1.0                             8.1e-5..1.4e-4 / <=4.1e-3 / 1.0
+#   bf16      1.6e-4 / 7.6e-3 / 1.0                             3.7e-3..8.5e-3 / <=0.45   / 0.919..0.975
+#   q8_0      4.6e-3 / 0.12   / 0.997                           0.029..0.038   / <=0.86   / 0.747..0.904
+# Defects, at f16 on the fixture: q/k head order not permuted 0.79..0.91 / top1 <=0.05; rope_freqs all ones
+# 0.011..0.044 / top1 0.90..0.94; a swapped vocabulary fails the tokenizer check.
+# The error is llama.cpp's as much as the file's: ggml rounds activations to the weights' dot-product type
+# (F16 for f16, BF16 for bf16, Q8_0 blocks for q8_0) before each matmul. The random fixture is far more
+# sensitive to that rounding than a trained model (sharp attention: 20x the KL at f16, 8x at q8_0), so
+# each bound covers its worst fixture figure about 3x over; f16's sits between the worst honest export and
+# the mildest defect (7x and 11x from them). Top-1 at f16 allows a rare flip at a position just past the tie
+# margin (F16 activations move log-probs by up to 0.27 there). q4_k_m needs llama-cpp-python: not measured.
 OUTTYPES = {o.name: o for o in (
-    OutType("f16", min_top1=1.0, max_kl_mean=0.001),
-    OutType("bf16", min_top1=0.95, max_kl_mean=0.01),
-    OutType("q8_0", min_top1=0.9, max_kl_mean=0.01),
+    OutType("f16", min_top1=0.99, max_kl_mean=0.001),
+    OutType("bf16", min_top1=0.85, max_kl_mean=0.03),
+    OutType("q8_0", min_top1=0.65, max_kl_mean=0.1),
     OutType("q4_k_m", min_top1=0.75, max_kl_mean=0.1, quantize_api=True),
 )}
 GGUF_FILE = "model-{outtype}.gguf"
@@ -65,6 +78,9 @@ MODELFILE = "Modelfile"
 MODELFILE_TEMPLATE = "Modelfile.tmpl"
 SERVE_LOG_FILE = "server.log"
 SMOKE_FILE = "smoke.json"
+
+# release
+RELEASED_FILE = "released.json"
 
 # header fields every generated record must carry (MIMIC-IV discharge layout)
 HEADER_FIELDS = (

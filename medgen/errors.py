@@ -151,3 +151,16 @@ def failure_kind(exc: BaseException) -> FailureKind:
 def is_transient(exc: BaseException) -> bool:
     """Worth retrying unchanged: flaky network or shared file systems. OOM, bad config or data are not."""
     return failure_kind(exc) is FailureKind.TRANSIENT
+
+
+class GateFailed(MedgenError):
+    """The evaluated corpus fell short of the release gate; `reasons` name each threshold missed, with figures
+    only (never record text)."""
+
+    kind = FailureKind.GATE
+
+    def __init__(self, reasons: list[str]):
+        self.reasons = list(reasons)
+        lines = "\n".join(f"  - {r}" for r in self.reasons)
+        super().__init__(f"the corpus failed the release gate ({len(self.reasons)} reason(s)):\n{lines}\n"
+                         "See evaluate/REPORT.md; thresholds are the gate.* settings.")

@@ -29,9 +29,13 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medgen.errors import ExportError, ServeError
+from medgen.io import log_tail, stop_process_group
+
+if TYPE_CHECKING:
+    import xllamacpp
 
 DEFAULT_HOST = "127.0.0.1"
 READY_PREFIX = "medgen.llamacpp: ready"
@@ -43,7 +47,8 @@ QUANT_FTYPES = {"q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
 
 
 def _server_params(model: Path, host: str, port: int, parallel: int, ctx: int, threads: int, alias: str,
-                   api_key: str | None, f32_kv_cache: bool):
+                   api_key: str | None, f32_kv_cache: bool) -> xllamacpp.CommonParams:
+    # Imported here: clients of a running server need none of the 34 MB library.
     import xllamacpp
 
     p = xllamacpp.CommonParams()
@@ -142,22 +147,10 @@ class LlamaCppProcess:
         return self.proc.pid
 
     def log_tail(self, n: int = 20) -> str:
-        if not self.log_path.is_file():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        return log_tail(self.log_path, n)
 
     def stop(self, timeout_s: float = 10) -> None:
-        """SIGTERM the process group, then SIGKILL it if it is still there after `timeout_s`."""
-        if self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=timeout_s)
-        except ProcessLookupError:
-            self.proc.wait(timeout=timeout_s)
+        stop_process_group(self.proc, timeout_s)
 
     def wait_ready(self, timeout_s: float) -> float:
         """Seconds until /health answers OK; ServeError if the process exits or the time runs out."""
@@ -280,8 +273,11 @@ def next_token_logprobs(url: str, ids: list[int], k: int, *, api_key: str | None
 
     def run(slot: int) -> list[dict[int, float]]:
         prefixes = [ids[: i + 1] for i in range(bounds[slot], bounds[slot + 1])]
+        # The grammar keeps the sampled token printable ASCII: a greedy byte token that ends inside a UTF-8
+        # character is never emitted, and its log-probs with it. n_probs still reports the raw distribution.
         out = _request(url + "/completion", {"prompt": prefixes, "n_predict": 1, "n_probs": k, "temperature": 0,
-                                             "cache_prompt": True, "id_slot": slot}, api_key=api_key)
+                                             "cache_prompt": True, "id_slot": slot,
+                                             "grammar": r"root ::= [\x09-\x7e]+"}, api_key=api_key)
         # One prompt comes back as an object, several as a list in any order with their index.
         results = sorted(out, key=lambda r: r["index"]) if isinstance(out, list) else [out]
         if len(results) != len(prefixes):

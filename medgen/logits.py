@@ -82,12 +82,16 @@ def compare_topk_logprobs(ref_logits, got: list[dict[int, float]]) -> dict:
     }
 
 
-def verify_gguf(merged_dir: Path, gguf_path: Path, prompts: list[list[int]] | None = None, k: int = 20) -> dict:
+def verify_gguf(merged_dir: Path, gguf_path: Path, prompts: list[list[int]] | None = None, k: int = 20,
+                threads: int | None = None) -> dict:
     """Next-token distributions of the GGUF in llama.cpp against the merged model (transformers, float32).
 
     `prompts` are token ids (default: the probe prompts without inline markup). llama.cpp runs with an
     F32 KV cache so that its F16 cache rounding stays out of a check of the file's weights; it must also
-    tokenize each prompt's text exactly as the HF tokenizer does (`tokenizer_agrees`).
+    tokenize each prompt's text exactly as the HF tokenizer does (`tokenizer_agrees`). `threads`
+    defaults to half the usable CPUs: llama.cpp's threads spin at barriers, and when another process
+    takes a core a barrier waits on a descheduled thread (2 cores, another job busy: 334 positions in
+    8 s with one thread, 70-320 s with two).
     """
     import torch
     from transformers import AutoTokenizer
@@ -98,15 +102,21 @@ def verify_gguf(merged_dir: Path, gguf_path: Path, prompts: list[list[int]] | No
 
     tok = AutoTokenizer.from_pretrained(merged_dir)
     prompts = prompts if prompts is not None else probe_token_ids(tok, False)
+    threads = threads or max(1, len(os.sched_getaffinity(0)) // 2)
     model = load_causal_lm(str(merged_dir), dtype=torch.float32).eval()
-    with torch.no_grad():
-        refs = [model(torch.tensor([ids])).logits[0] for ids in prompts]
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)  # torch's threads spin too (same 2 cores: 1.2 s with one, 13 s with two)
+    try:
+        with torch.no_grad():
+            refs = [model(torch.tensor([ids])).logits[0] for ids in prompts]
+    finally:
+        torch.set_num_threads(torch_threads)
     del model
     with tempfile.TemporaryDirectory(prefix="medgen-verify-") as tmp:
         try:
-            # Four slots decode four prefixes per step for about the cost of one (measured on 2 cores).
+            # Four slots decode four prefixes per step, nearly for the price of one.
             server = llamacpp.start_server(gguf_path, log_path=Path(tmp) / "llama.log", parallel=4,
-                                           ctx=max(map(len, prompts)) + 8, threads=os.cpu_count(),
+                                           ctx=max(map(len, prompts)) + 8, threads=threads,
                                            alias=gguf_path.stem, f32_kv_cache=True)
         except ServeError as e:
             raise ExportError(f"llama.cpp could not load {gguf_path.name}: {e}") from None

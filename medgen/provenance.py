@@ -19,7 +19,7 @@ import medgen
 
 # Libraries whose versions change what a stage produces.
 LIBRARIES = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "bitsandbytes", "gguf",
-             "xllamacpp", "faker", "prefect")
+             "xllamacpp", "faker", "datasketch", "python-crfsuite", "prefect")
 
 
 def _version(dist: str) -> str | None:

@@ -172,3 +172,27 @@ def failure_recorded(stage_dir: Path, stage: str) -> Iterator[None]:
         ensure_dir(stage_dir)
         write_json(stage_dir / FAILURE_FILE, StageFailure.from_exception(stage, e).model_dump(mode="json"))
         raise
+
+
+class EvaluateResult(StageResult):
+    """Figures of the generated corpus, each beside the control's (held-out test records measured against the
+    same training split), and the release gate's verdict. Counts, fractions and lengths only: no record text."""
+
+    stage: Literal["evaluate"] = "evaluate"
+    sizes: dict[str, int] = Field(description="Records in the generated corpus and the train and test splits.")
+    validity: dict = Field(description="Valid fraction, rejections, Sex/Service adherence, markup, consistency.")
+    fidelity: dict = Field(description="Length distribution (KS), section coverage, PHI per record per category.")
+    diversity: dict = Field(description="distinct-n, compression ratio, near-duplicates within the corpus.")
+    privacy: dict = Field(description="PHI reuse, verbatim overlap and near-duplicates of training records.")
+    utility: Optional[dict] = Field(description="De-identification tagger F1, synthetic- vs train-trained; None "
+                                    "when the generated records carry no PHI labels.")
+    canaries: Optional[dict] = Field(None, description="Canary extraction; None until canaries are planted.")
+    gate: dict = Field(description="{'passed': bool, 'reasons': [...]}: every threshold missed, with its figures.")
+    timings_s: dict[str, float] = Field(description="Seconds spent on each part (index, validity, ... utility).")
+    files: dict[str, str]
+
+    def raise_for_gate(self) -> None:
+        from medgen.errors import GateFailed
+
+        if not self.gate["passed"]:
+            raise GateFailed(self.gate["reasons"])

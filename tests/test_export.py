@@ -66,21 +66,24 @@ def test_server_answers_concurrent_chats_then_stops(f16_gguf, embedded_hf, tmp_p
     from transformers import AutoTokenizer
 
     log = tmp_path / "server.log"
-    server = llamacpp.start_server(f16_gguf, log_path=log, parallel=2, ctx=512, threads=2, alias="medgen-test",
+    # One thread: llama.cpp's spinning barriers crawl when another process shares these 2 cores.
+    server = llamacpp.start_server(f16_gguf, log_path=log, parallel=2, ctx=512, threads=1, alias="medgen-test",
                                    api_key="test-key", ready_timeout_s=60)
     try:
         port = int(server.url.rsplit(":", 1)[1])
         assert server.url.startswith("http://127.0.0.1:") and port > 0
         messages = [request_messages("Female", "SURGERY", False), request_messages("Male", "CARDIOLOGY", False)]
+        def ask(m: list[dict]) -> tuple[str, bool, int]:
+            return llamacpp.chat(server.url, m, max_tokens=16, temperature=0.7, top_p=0.95, seed=1,
+                                 stop=["<|im_end|>"], api_key="test-key")
+
         with ThreadPoolExecutor(2) as pool:
-            answers = list(pool.map(lambda m: llamacpp.chat(server.url, m, max_tokens=16, temperature=0.7, top_p=0.95,
-                                                            seed=1, stop=["<|im_end|>"], api_key="test-key"),
-                                    messages))
+            answers = list(pool.map(ask, messages))
         for text, stopped, tokens in answers:
             assert isinstance(text, str) and text and isinstance(stopped, bool) and 0 < tokens <= 16
         text = "<|im_start|>user\nSex: Male<|im_end|>"
-        tok = AutoTokenizer.from_pretrained(embedded_hf)
-        assert llamacpp.tokenize(server.url, text, api_key="test-key") == tok(text, add_special_tokens=False)["input_ids"]
+        expected = AutoTokenizer.from_pretrained(embedded_hf)(text, add_special_tokens=False)["input_ids"]
+        assert llamacpp.tokenize(server.url, text, api_key="test-key") == expected
         with pytest.raises(ServeError, match="got 401"):
             llamacpp.tokenize(server.url, text)
     finally:
@@ -100,7 +103,8 @@ def test_port_in_use_is_refused_before_spawning(f16_gguf, tmp_path):
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        with pytest.raises(ServeError, match=f"127.0.0.1:{port} is already in use; stop what holds it or set serve.port=0"):
+        expected = f"127.0.0.1:{port} is already in use; stop what holds it or set serve.port=0"
+        with pytest.raises(ServeError, match=expected):
             llamacpp.start_server(f16_gguf, log_path=tmp_path / "s.log", port=port)
     assert not (tmp_path / "s.log").exists()
 

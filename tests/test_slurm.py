@@ -227,16 +227,50 @@ def test_retrain_runs_gpu_stages_as_slurm_jobs_and_walks_the_ladder(worker, serv
     assert train["rung"] == {"r": 4, "max_seq_length": 96} and train["steps"] == 2
     assert (tmp_path / "run" / "merge" / "merged" / "model.safetensors").is_file()
 
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter
-
-    async def gpu_runs():
-        async with get_client() as client:
-            return await client.read_flow_runs(
-                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[POOL])))
-
-    runs = {r.name: r for r in _run(gpu_runs())}
+    runs = {r.name: r for r in _run(_runs_of_deployment(POOL))}
     assert runs["train-r8-seq128"].state.is_failed() and runs["train-r4-seq96"].state.is_completed()
     assert runs["merge-r4-seq96"].state.is_completed()
     for name in ("train-r4-seq96", "merge-r4-seq96"):
         assert final_state(runs[name].infrastructure_pid) == "COMPLETED"
+
+
+def test_generate_shards_run_as_slurm_jobs_and_merge_to_the_plan(worker, server, trained, tmp_path):
+    """Two shards of generate as two Slurm jobs, each with its own llama.cpp server; the merge has the plan's ids."""
+    from medgen import export, generate, merge
+
+    cfg, _ = trained
+    cfg = cfg.model_copy(deep=True)
+    merge.run(cfg)
+    cfg.export.verify = False
+    export.run(cfg)
+    cfg.generate.n, cfg.generate.shards, cfg.generate.max_attempts, cfg.generate.max_tokens = 6, 2, 1, 24
+    cfg.serve.parallel = 2
+    jv = dict(partition="gpu", gres="gpu:1", time_limit="00:10:00", mem="4G", output=str(tmp_path / "%j.out"),
+              poll_interval_s=1, cpus_per_task=1)
+    _run(_deploy("generate", "flows/gpu.py:generate_flow", POOL, jv))
+    cfg.orchestration.gpu_pool = POOL
+
+    from prefect import flow
+
+    from medgen.flows.retrain import generate_corpus
+
+    merged = flow(name="generate-corpus-test")(generate_corpus)(cfg)
+    plan_ids = {r.id for r in generate.plan(cfg, cfg.generate)}
+    valid = [json.loads(x)["id"] for x in (cfg.stage_dir("generate") / "records.jsonl").read_text().splitlines()]
+    rejected = [json.loads(x)["id"] for x in (cfg.stage_dir("generate") / "rejected.jsonl").read_text().splitlines()]
+    assert sorted(valid + rejected) == sorted(plan_ids) and merged.counts["planned"] == 6
+    for k in range(2):
+        shard = generate.GenerateResult.from_manifest(cfg.stage_dir("generate") / f"shard-{k}-of-2")
+        assert shard.counts["planned"] == 3 and shard.backend == "llamacpp"
+    jobs = {r.name: r for r in _run(_runs_of_deployment(POOL)) if r.name.startswith("generate-shard")}
+    assert {"generate-shard0-of-2", "generate-shard1-of-2"} <= set(jobs)
+    for name in ("generate-shard0-of-2", "generate-shard1-of-2"):
+        assert final_state(jobs[name].infrastructure_pid) == "COMPLETED"
+
+
+async def _runs_of_deployment(name):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    async with get_client() as client:
+        return await client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])))
