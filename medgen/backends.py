@@ -142,13 +142,15 @@ def choose(config: PipelineConfig) -> str:
     return "ollama" if (shutil.which("ollama") or sc.ollama.host) else "llamacpp"
 
 
-def start_llamacpp(config: PipelineConfig, gguf: Path, log_path: Path) -> LlamaCppBackend:
-    from medgen.llamacpp import start_server
+def start_llamacpp(config: PipelineConfig, gguf: Path, log_path: Path,
+                   chat_template: str | None = None) -> LlamaCppBackend:
+    """llama.cpp's server on the GGUF, rendering prompts as training did (`chat_template`: the model's own)."""
+    from medgen.llamacpp import start_server, trained_template_kwargs
 
     sc = config.serve
     process = start_server(gguf, log_path=log_path, host=sc.host, port=sc.port, parallel=sc.parallel,
                            ctx=sc.num_ctx, threads=sc.threads, alias=sc.model_name,
-                           ready_timeout_s=sc.ready_timeout_s)
+                           ready_timeout_s=sc.ready_timeout_s, template_kwargs=trained_template_kwargs(chat_template))
     return LlamaCppBackend("llamacpp", process.url, sc.model_name, sc.parallel, log_path, process=process)
 
 

@@ -18,6 +18,7 @@ import argparse
 import ctypes
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -47,7 +48,8 @@ QUANT_FTYPES = {"q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
 
 
 def _server_params(model: Path, host: str, port: int, parallel: int, ctx: int, threads: int, alias: str,
-                   api_key: str | None, f32_kv_cache: bool) -> xllamacpp.CommonParams:
+                   api_key: str | None, f32_kv_cache: bool,
+                   template_kwargs: dict[str, str] | None = None) -> xllamacpp.CommonParams:
     # Imported here: clients of a running server need none of the 34 MB library.
     import xllamacpp
 
@@ -60,6 +62,8 @@ def _server_params(model: Path, host: str, port: int, parallel: int, ctx: int, t
     p.cpuparams.n_threads = threads
     p.cpuparams_batch.n_threads = threads
     p.model_alias = {alias}
+    # llama.cpp keeps each value as JSON text, as its --chat-template-kwargs does.
+    p.default_template_kwargs = {k: json.dumps(v) for k, v in (template_kwargs or {}).items()}
     if api_key:
         p.api_keys = [api_key]
     if f32_kv_cache:
@@ -82,7 +86,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"medgen.llamacpp: expected an API key in {args.api_key_file}, got an empty file", flush=True)
         return 2
     params = _server_params(Path(args.model), args.host, args.port, args.parallel, args.ctx, args.threads,
-                            args.alias, api_key, args.f32_kv_cache)
+                            args.alias, api_key, args.f32_kv_cache, json.loads(args.template_kwargs))
     # Blocked before the server starts its threads, so they inherit the mask and only sigwait sees these.
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
@@ -112,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--alias", default="medgen", help="model name the API reports")
     ap.add_argument("--api-key-file", help="file holding the API key clients must send (kept off the command line)")
     ap.add_argument("--f32-kv-cache", action="store_true", help="F32 instead of F16 KV cache (parity checks)")
+    ap.add_argument("--template-kwargs", default="{}", help="JSON object of chat-template variables for every request")
     return _serve(ap.parse_args(argv))
 
 
@@ -175,10 +180,22 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def trained_template_kwargs(chat_template: str | None) -> dict[str, str]:
+    """Chat-template variables fixed to the values training rendered with.
+
+    Training renders with HF, which leaves a template's variables undefined, so a template's own default
+    applies (Llama 3.1: `{% if not date_string is defined %}{% set date_string = "26 Jul 2024" %}`).
+    llama.cpp's server defines some of them itself (date_string as today's date); pinning the template's
+    defaults gives the served model exactly the prompt it was trained on.
+    """
+    pattern = r'if\s+not\s+(\w+)\s+is\s+defined\s*-?%\}\s*\{%-?\s*set\s+\1\s*=\s*"([^"]*)"'
+    return {m.group(1): m.group(2) for m in re.finditer(pattern, chat_template or "")}
+
+
 def start_server(gguf: Path, *, log_path: Path, host: str = DEFAULT_HOST, port: int = 0, parallel: int = 1,
                  ctx: int = 2048, threads: int | None = None, alias: str = "medgen",
                  ready_timeout_s: float = 120, f32_kv_cache: bool = False,
-                 api_key: str | None = None) -> LlamaCppProcess:
+                 api_key: str | None = None, template_kwargs: dict[str, str] | None = None) -> LlamaCppProcess:
     """Start `python -m medgen.llamacpp` on `gguf` and return once /health answers OK.
 
     `ctx` is per slot; port 0 picks a free port. The process logs to `log_path` and is stopped again if
@@ -195,6 +212,8 @@ def start_server(gguf: Path, *, log_path: Path, host: str = DEFAULT_HOST, port: 
            "--alias", alias]
     if f32_kv_cache:
         cmd.append("--f32-kv-cache")
+    if template_kwargs:
+        cmd += ["--template-kwargs", json.dumps(template_kwargs)]
     key_file = None
     server = None
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

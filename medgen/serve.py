@@ -65,7 +65,10 @@ def start(config: PipelineConfig, exported: ExportResult, modelfile: Path, out_d
             backend.stop()
             raise
         return backend
-    backend = backends.start_llamacpp(config, exported.gguf, log_path)
+    from transformers import AutoTokenizer
+
+    chat_template = AutoTokenizer.from_pretrained(exported.merged_dir).chat_template
+    backend = backends.start_llamacpp(config, exported.gguf, log_path, chat_template)
     backend.notes.append("`ollama` is not on PATH: served with llama.cpp's own server (xllamacpp), the engine "
                          "Ollama embeds; the Modelfile is written for when Ollama is available")
     return backend

@@ -76,12 +76,17 @@ def llama_run(tmp_path_factory, repo_root) -> tuple[PipelineConfig, Path, MergeR
 
 @pytest.fixture(scope="module")
 def server(llama_run, tmp_path_factory) -> Iterator[backends.LlamaCppBackend]:
-    _, _, _, exported = llama_run
+    from transformers import AutoTokenizer
+
+    config, _, merged, exported = llama_run
     # One thread: llama.cpp's spinning barriers crawl when another process shares these 2 cores.
-    process = llamacpp.start_server(exported.gguf, log_path=tmp_path_factory.mktemp("llama3-serve") / "server.log",
-                                    ctx=1024, threads=1, alias="medgen-llama3")
-    yield backends.LlamaCppBackend("llamacpp", process.url, "medgen-llama3", 1, process.log_path, process=process)
-    process.stop()
+    cfg = config.model_copy(update={"serve": config.serve.model_copy(update={
+        "threads": 1, "num_ctx": 1024, "parallel": 1, "model_name": "medgen-llama3"})})
+    # The serve stage's own path, which pins the template's defaults (date_string) to training's.
+    backend = backends.start_llamacpp(cfg, exported.gguf, tmp_path_factory.mktemp("llama3-serve") / "server.log",
+                                      AutoTokenizer.from_pretrained(merged.merged_dir).chat_template)
+    yield backend
+    backend.stop()
 
 
 def test_merge_folds_the_random_adapter(llama_run):
@@ -185,10 +190,6 @@ def test_llamacpp_tokenizes_as_hf(llama_run, server):
         assert llamacpp.tokenize(server.url, text) == tok(text, add_special_tokens=False)["input_ids"], text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "llama.cpp's server defines the chat template's `date_string` as today's date, which HF (training) leaves "
-    "undefined: the Llama 3.1 preamble says 'Today Date: <today>' instead of the trained '26 Jul 2024'. A request "
-    "with chat_template_kwargs={'date_string': '26 Jul 2024'} renders the trained prompt (medgen/llamacpp.py)"))
 def test_llamacpp_serves_the_training_prompt(llama_run, server):
     from transformers import AutoTokenizer
 
