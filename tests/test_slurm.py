@@ -169,7 +169,10 @@ def test_cancel_from_prefect_scancels_the_job(worker, tmp_path):
         async with get_client() as client:
             for _ in range(120):
                 run = await client.read_flow_run(fr.id)
-                if run.infrastructure_pid and slurm.job_state(run.infrastructure_pid).state == "RUNNING":
+                # The flow itself must be running (sleeping): a run cancelled while its executor is still
+                # starting is marked cancelled by the executor, and the job then exits cleanly without scancel.
+                if (run.infrastructure_pid and run.state is not None and run.state.is_running()
+                        and slurm.job_state(run.infrastructure_pid).state == "RUNNING"):
                     break
                 await asyncio.sleep(1)
             else:
