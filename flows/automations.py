@@ -3,19 +3,37 @@
     medgen automation --deployment retrain/weekly --max-retries 2
 
 A failed (or crashed) run of the deployment triggers a new run with the same parameters and
-`retry_attempt` one higher. The flow skips its work once `retry_attempt` exceeds `max_auto_retries`,
-so a chain of failures ends after N re-runs instead of looping forever.
+`retry_attempt` one higher. The automation itself enforces the limit, reading the failed run's own
+record: past `max_retries`, or when the run's `medgen.failure_kind` label says the failure would repeat
+identically (bad config or data, a quality gate, every rung out of memory), its parameters do not render
+and Prefect creates no run. So the chain ends even when a run fails before the flow body ever runs
+(parameters that do not validate, an import error, a crashed worker).
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from medgen.constants import FAILURE_KIND_LABEL
+from medgen.errors import FailureKind
+
+# Failures that a rerun with the same parameters would repeat exactly.
+NOT_RETRIED = (FailureKind.CONFIG, FailureKind.DATA, FailureKind.GATE, FailureKind.OOM)
+
 
 def _from_failed_run(expression: str) -> dict:
     """A parameter computed from the failed run when the automation fires, keeping its JSON type."""
     return {"__prefect_kind": "json",
             "value": {"__prefect_kind": "jinja", "template": "{{ (" + expression + ") | tojson }}"}}
+
+
+def _next_attempt(max_retries: int) -> dict:
+    """The failed run's attempt + 1, or text that is not JSON, which fails the action: no run is created."""
+    final = ", ".join(repr(k.value) for k in NOT_RETRIED)
+    template = ("{% set attempt = (flow_run.parameters.get('retry_attempt') or 0) + 1 %}"
+                f"{{% if attempt > {max_retries} or (flow_run.labels or {{}}).get('{FAILURE_KIND_LABEL}') in [{final}] %}}"
+                "not retried{% else %}{{ attempt | tojson }}{% endif %}")
+    return {"__prefect_kind": "json", "value": {"__prefect_kind": "jinja", "template": template}}
 
 
 def automation_name(deployment: str) -> str:
@@ -50,7 +68,7 @@ async def _create(deployment: str, max_retries: int, delay_s: int) -> str:
             parameters={
                 "config_path": _from_failed_run("flow_run.parameters.get('config_path') or 'configs/default.yaml'"),
                 "overrides": _from_failed_run("flow_run.parameters.get('overrides') or []"),
-                "retry_attempt": _from_failed_run("(flow_run.parameters.get('retry_attempt') or 0) + 1"),
+                "retry_attempt": _next_attempt(max_retries),
                 "max_auto_retries": max_retries,
             },
             schedule_after=timedelta(seconds=delay_s),

@@ -1,37 +1,46 @@
 """The `retrain` flow: prepare → train (OOM ladder) → merge → export → serve + smoke test → generate →
-evaluate → release (when the corpus passes the gate).
+canaries → evaluate → release (when the corpus passes the gate).
 
     medgen run --config configs/default.yaml
     python -m medgen.flows.retrain configs/default.yaml [KEY.PATH=VALUE ...]
 
-With `orchestration.gpu_pool` set, train and merge run as the deployments `train/<pool>` and
-`merge/<pool>` (e.g. on the Slurm pool); otherwise in this process.
+With `orchestration.gpu_pool` set, every stage runs as the deployment `<stage>/<pool>` (flows/pool.py), e.g.
+a Slurm job; this flow then moves manifests and decisions only and never imports torch, transformers or
+llama.cpp, so it fits a login node. Otherwise each stage is a task in this process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from typing import Callable, Iterator
 
 from prefect import flow, get_run_logger
 
 from medgen.config import PipelineConfig, load_config
-from medgen.constants import FAILURE_FILE, FAILURE_KIND_LABEL
-from medgen.errors import FailureKind, MedgenError, TrainOOM
-from medgen.generate import GenerateResult, out_dir_for
-from medgen.results import MergeResult, StageResult, TrainResult, read_failure
-from medgen.tasks.stages import (evaluate_task, export_task, generate_task, merge_shards_task, merge_task,
-                                 prepare_task, release_task, serve_task, train_task)
+from medgen.constants import FAILURE_FILE, FAILURE_KIND_LABEL, MANIFEST_FILE, SERVER_FILE
+from medgen.errors import FailureKind, RemoteStageFailed, TrainOOM, failure_kind
+from medgen.generate import GenerateResult
+from medgen import skip
+from medgen.lock import run_lock
+from medgen.results import (CanaryResult, EvaluateResult, ExportResult, MergeResult, PrepareResult, ServeResult,
+                            StageResult, TrainResult, read_failure)
+from medgen.tasks.stages import (canaries_task, evaluate_task, export_task, generate_task, merge_shards_task,
+                                 merge_task, prepare_task, release_task, serve_task, train_task)
 
 POLL_S = 2.0  # how often a waiting orchestrator asks the server about its remote runs
 
-
-class RemoteStageFailed(MedgenError):
-    """A stage's deployment run did not complete; `kind` says why, as the job recorded it."""
-
-    def __init__(self, message: str, kind: FailureKind):
-        self.kind = kind
-        super().__init__(message)
+STAGES: dict[str, tuple[Callable, type[StageResult]]] = {
+    "prepare": (prepare_task, PrepareResult),
+    "train": (train_task, TrainResult),
+    "merge": (merge_task, MergeResult),
+    "export": (export_task, ExportResult),
+    "serve": (serve_task, ServeResult),
+    "generate": (generate_task, GenerateResult),
+    "canaries": (canaries_task, CanaryResult),
+    "evaluate": (evaluate_task, EvaluateResult),
+}
 
 
 def _run_name(cfg: PipelineConfig, stage: str) -> str:
@@ -41,83 +50,138 @@ def _run_name(cfg: PipelineConfig, stage: str) -> str:
     return f"{stage}-r{rung.r}-seq{rung.max_seq_length}"
 
 
-def _result_dir(cfg: PipelineConfig, stage: str):
-    return out_dir_for(cfg, cfg.generate) if stage == "generate" else cfg.stage_dir(stage)
+def _no_worker(client, pool: str) -> bool:
+    from prefect.client.schemas.objects import WorkerStatus
+
+    return not any(w.status == WorkerStatus.ONLINE for w in client.read_workers_for_work_pool(pool))
 
 
-def run_remote(cfgs: list[PipelineConfig], stage: str, result_type: type[StageResult]) -> list[StageResult]:
+def _wait(client, fr, cfg: PipelineConfig, ready: Callable[[], bool] | None):
+    """Poll a run until it ends (or, for a kept server, until it is serving); fail fast when nobody runs it."""
+    pool, waited_since = cfg.orchestration.gpu_pool, time.monotonic()
+    while fr.state is None or not fr.state.is_final():
+        if ready is not None and ready():
+            return fr
+        if (fr.state is None or fr.state.is_scheduled() or fr.state.is_pending()) and \
+                time.monotonic() - waited_since > cfg.orchestration.worker_wait_s and _no_worker(client, pool):
+            from prefect.states import Cancelled
+
+            client.set_flow_run_state(fr.id, Cancelled(message="no worker picked it up"), force=True)
+            raise RemoteStageFailed(
+                f"flow run {fr.name} waited {cfg.orchestration.worker_wait_s:.0f} s and no worker polls work pool "
+                f"{pool!r}: start one with `prefect worker start --pool {pool}` (orchestration.worker_wait_s)",
+                FailureKind.OTHER)
+        if fr.state is not None and fr.state.is_running():
+            waited_since = time.monotonic()
+        time.sleep(POLL_S)
+        fr = client.read_flow_run(fr.id)
+    return fr
+
+
+def run_remote(cfgs: list[PipelineConfig], stage: str) -> list[StageResult]:
     """Run a stage's deployment on the GPU pool once per config, all at once, and wait for every run.
 
     Outputs land in run_dir on the shared file system. Why a run failed comes as data: the stage's
-    failure record (written by the task in the job), or, when Slurm ended the job before it could write
-    one, the kind the worker put on the flow run's labels.
+    failure record (written by the task in the job) rebuilt into the error it raised there, or, when Slurm
+    ended the job before it could write one, the kind the worker put on the flow run's labels.
     """
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
+    result_type = STAGES[stage][1]
     stage_dir = cfgs[0].stage_dir(stage)
-    (stage_dir / FAILURE_FILE).unlink(missing_ok=True)  # a stale record must not speak for these runs
-    submitted = []
-    for cfg in cfgs:
-        submitted.append(run_deployment(f"{stage}/{cfg.orchestration.gpu_pool}", timeout=0,
-                                        flow_run_name=_run_name(cfg, stage),
-                                        parameters={"config": cfg.model_dump(mode="json")}))
-    finished = []
+    # A stale failure record must not speak for these runs (a stale manifest cannot: a job that runs its stage
+    # removes it first, medgen/skip.py).
+    (stage_dir / FAILURE_FILE).unlink(missing_ok=True)
+    ready = None
+    if stage == "serve" and cfgs[0].serve.keep_running:
+        # The job *is* the kept server: it is done with us once it serves, not when it ends.
+        (stage_dir / SERVER_FILE).unlink(missing_ok=True)
+
+        def ready() -> bool:
+            return (stage_dir / SERVER_FILE).is_file() and (stage_dir / MANIFEST_FILE).is_file()
+    submitted = [run_deployment(f"{stage}/{cfg.orchestration.gpu_pool}", timeout=0, flow_run_name=_run_name(cfg, stage),
+                                parameters={"config": cfg.model_dump(mode="json")}) for cfg in cfgs]
     with get_client(sync_client=True) as client:
-        for fr in submitted:
-            while fr.state is None or not fr.state.is_final():
-                time.sleep(POLL_S)
-                fr = client.read_flow_run(fr.id)
-            finished.append(fr)
-    failed = [fr for fr in finished if not fr.state.is_completed()]
+        finished = [_wait(client, fr, cfg, ready) for fr, cfg in zip(submitted, cfgs)]
+    failed = [fr for fr in finished if fr.state.is_final() and not fr.state.is_completed()]
     if not failed:
-        return [result_type.from_manifest(_result_dir(cfg, stage)) for cfg in cfgs]
+        return [result_type.from_manifest(skip.result_dir(cfg, stage)) for cfg in cfgs]
     fr = failed[0]
-    failure = read_failure(stage_dir)
-    kind = failure.kind if failure else FailureKind(fr.labels.get(FAILURE_KIND_LABEL, FailureKind.OTHER.value))
     where = f"{stage} flow run {fr.name} ended {fr.state.name}"
+    failure = read_failure(stage_dir)
+    if failure is not None:
+        raise failure.to_exception(where)
+    kind = FailureKind(fr.labels.get(FAILURE_KIND_LABEL, FailureKind.OTHER.value))
     if stage == "train" and kind is FailureKind.OOM:
         raise TrainOOM(cfgs[0].rung(), where)
     raise RemoteStageFailed(f"{where} ({kind.value}); see its logs in the Prefect UI", kind)
 
 
-def _train_attempt(cfg: PipelineConfig) -> TrainResult:
+def run_stage(cfg: PipelineConfig, stage: str) -> StageResult:
+    """One stage: a deployment run on the pool, or a task here. Either way, the stage's typed result."""
     if cfg.orchestration.gpu_pool:
-        return run_remote([cfg], "train", TrainResult)[0]
-    # Each rung is its own task run, so the UI shows the parameters it really ran with.
-    state = train_task(cfg.model_dump(mode="json"), return_state=True)
-    return state.result()  # re-raises the task's exception, e.g. TrainOOM
+        return run_remote([cfg], stage)[0]
+    # Each call is its own task run, so the UI shows the parameters it really ran with (e.g. each rung).
+    return STAGES[stage][0](cfg.model_dump(mode="json"), return_state=True).result()  # re-raises, e.g. TrainOOM
 
 
-def _merge(cfg: PipelineConfig) -> MergeResult:
-    if cfg.orchestration.gpu_pool:
-        return run_remote([cfg], "merge", MergeResult)[0]
-    return merge_task(cfg.model_dump(mode="json"))
+@contextlib.contextmanager
+def _failure_kind_labelled() -> Iterator[None]:
+    """Put why the run failed on it as a label, before Prefect marks it failed (the retry automation reads the
+    label the moment the run fails, and does not rerun failures that would repeat identically)."""
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    try:
+        yield
+    except BaseException as exc:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run_labels(flow_run.id, {FAILURE_KIND_LABEL: failure_kind(exc).value})
+        raise
 
 
 @flow(name="retrain")
-def retrain(config_path: str = "configs/default.yaml", overrides: list[str] | None = None,
+def retrain(config_path: str = "configs/default.yaml", overrides: list[str] | None = None, force: bool = False,
             retry_attempt: int = 0, max_auto_retries: int = 0) -> dict:
-    """Fine-tune the configured base into a discharge-record generator, export it and serve it.
+    """Fine-tune the configured base into a discharge-record generator, export it, serve it, generate and
+    evaluate a corpus, and release the model when the corpus passes the gate.
 
-    `retry_attempt`/`max_auto_retries` are set by the retry automation (flows/automations.py).
+    A stage whose outputs were made from the same inputs is skipped (medgen/skip.py); `force` redoes every
+    stage. `retry_attempt`/`max_auto_retries` are set by the retry automation (flows/automations.py), which
+    enforces the limit; they are parameters so that the UI shows which attempt a run is.
     """
+    if retry_attempt:
+        get_run_logger().info("automatic retry %d of at most %d", retry_attempt, max_auto_retries)
+    from prefect.runtime import flow_run
+
+    with _failure_kind_labelled():
+        cfg = load_config(config_path, [*(overrides or []), *(["orchestration.force=true"] if force else [])])
+        with run_lock(cfg.run_path, f"retrain flow run {flow_run.name}", cfg.orchestration.lock_wait_s):
+            return _pipeline(cfg)
+
+
+def _pipeline(cfg: PipelineConfig) -> dict:
     from medgen.train import walk_ladder
 
     logger = get_run_logger()
-    if retry_attempt > max_auto_retries:
-        # Completing (not failing) here is what ends a chain of automatic re-runs.
-        logger.warning("retry %d exceeds max_auto_retries=%d: not running again", retry_attempt, max_auto_retries)
-        return {"skipped": True, "retry_attempt": retry_attempt, "max_auto_retries": max_auto_retries}
-    cfg = load_config(config_path, overrides or [])
-    prepared = prepare_task(cfg.model_dump(mode="json"))
+    skipped: list[str] = []  # stages whose outputs were already made from these inputs
+
+    def stage(c: PipelineConfig, name: str) -> StageResult:
+        result = run_stage(c, name)
+        if result.skipped:
+            skipped.append(name)
+        return result
+
+    prepared = stage(cfg, "prepare")
     logger.info("prepare: %s", prepared.counts)
-    trained = walk_ladder(cfg, _train_attempt)
+    trained = walk_ladder(cfg, lambda c: stage(c, "train"))
     logger.info("train: rung %s, val loss %s", trained.rung, trained.final_val_loss)
     final = cfg.with_rung(trained.rung)
-    merged = _merge(final)
+    merged = stage(final, "merge")
     summary = {
         "run_dir": str(cfg.run_path.resolve()),
+        "skipped": skipped,
         "prepare": {"counts": prepared.counts, "wall_s": prepared.wall_s},
         "train": trained.model_dump(mode="json", include={"rung", "steps", "final_train_loss", "final_val_loss",
                                                           "tokens_per_s", "wall_s", "adapter_dir"}),
@@ -125,9 +189,13 @@ def retrain(config_path: str = "configs/default.yaml", overrides: list[str] | No
     }
     if cfg.orchestration.stop_after == "merge":
         return summary
-    exported = export_task(final.model_dump(mode="json"))
+    exported = stage(final, "export")
     summary["export"] = exported.model_dump(mode="json", include={"gguf", "outtype", "parity", "wall_s"})
-    summary["serve"] = serve_task(final.model_dump(mode="json")).to_manifest()
+    served = stage(final, "serve")
+    summary["serve"] = served.to_manifest()
+    if served.kept_running:
+        logger.info("serving at %s; `medgen serve --stop` ends it (%s)", served.url,
+                    final.stage_dir("serve") / SERVER_FILE)
     if cfg.orchestration.stop_after == "serve":
         return summary
     generated = generate_corpus(final)
@@ -135,7 +203,10 @@ def retrain(config_path: str = "configs/default.yaml", overrides: list[str] | No
                                                                      "records_per_s", "files", "wall_s"})
     if cfg.orchestration.stop_after == "generate":
         return summary
-    evaluated = evaluate_task(final.model_dump(mode="json"))
+    if final.data.canaries.enabled:
+        canaries = stage(final, "canaries")
+        summary["canaries"] = canaries.model_dump(mode="json", include={"extraction", "wall_s"})
+    evaluated = stage(final, "evaluate")
     summary["evaluate"] = evaluated.model_dump(mode="json", include={"gate", "files", "wall_s"})
     if cfg.orchestration.release:
         summary["release"] = release_task(final.model_dump(mode="json"))
@@ -153,7 +224,7 @@ def generate_corpus(cfg: PipelineConfig) -> GenerateResult:
         shard_cfg.generate.shard = k
         shard_cfgs.append(shard_cfg)
     if cfg.orchestration.gpu_pool:
-        results = run_remote(shard_cfgs, "generate", GenerateResult)
+        results = run_remote(shard_cfgs, "generate")
     else:
         results = [generate_task(c.model_dump(mode="json")) for c in shard_cfgs]
     return results[0] if len(results) == 1 else merge_shards_task(cfg.model_dump(mode="json"))

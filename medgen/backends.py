@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from medgen.config import PipelineConfig
+from medgen.config import PipelineConfig, is_loopback
+from medgen.constants import API_KEY_FILE
 from medgen.errors import ServeError
-from medgen.io import ensure_dir, log_tail
+from medgen.io import atomic_write_text, ensure_dir, log_tail, owner_only
 
 RunCommand = Callable[[list[str], dict], None]
 
@@ -51,6 +52,10 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def stop(self) -> None: ...
 
+    @abc.abstractmethod
+    def alive(self) -> bool:
+        """Whether the server process medgen started is still running (False for one it only connected to)."""
+
     def log_tail(self, n: int = 20) -> str:
         return log_tail(self.log_path, n) if self.log_path else ""
 
@@ -58,6 +63,7 @@ class Backend(abc.ABC):
 @dataclass
 class LlamaCppBackend(Backend):
     process: object = None  # medgen.llamacpp.LlamaCppProcess
+    api_key: str | None = field(default=None, repr=False)  # required by a server bound beyond loopback
 
     @property
     def pid(self) -> int | None:
@@ -68,12 +74,15 @@ class LlamaCppBackend(Backend):
 
         t0 = time.monotonic()
         text, stopped, tokens = chat(self.url, messages, max_tokens=max_tokens, temperature=temperature,
-                                     top_p=top_p, seed=seed, stop=stop)
+                                     top_p=top_p, seed=seed, stop=stop, api_key=self.api_key)
         return Generation(text, stopped, tokens, time.monotonic() - t0)
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.proc.poll() is None
 
 
 @dataclass
@@ -106,6 +115,9 @@ class OllamaBackend(Backend):
 
         if self.proc is not None:
             stop_process_group(self.proc)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def wait_ready(self, timeout_s: float) -> None:
         import json
@@ -148,16 +160,51 @@ def start_llamacpp(config: PipelineConfig, gguf: Path, log_path: Path,
     from medgen.llamacpp import start_server, trained_template_kwargs
 
     sc = config.serve
+    key = None if is_loopback(sc.host) else api_key(config)
     process = start_server(gguf, log_path=log_path, host=sc.host, port=sc.port, parallel=sc.parallel,
-                           ctx=sc.num_ctx, threads=sc.threads, alias=sc.model_name,
-                           ready_timeout_s=sc.ready_timeout_s, template_kwargs=trained_template_kwargs(chat_template))
-    return LlamaCppBackend("llamacpp", process.url, sc.model_name, sc.parallel, log_path, process=process)
+                           ctx=sc.num_ctx, threads=sc.threads, alias=sc.model_name, ready_timeout_s=sc.ready_timeout_s,
+                           api_key=key, template_kwargs=trained_template_kwargs(chat_template))
+    backend = LlamaCppBackend("llamacpp", process.url, sc.model_name, sc.parallel, log_path, process=process,
+                              api_key=key)
+    if key:
+        backend.notes.append(f"bound to {sc.host}: requests need `Authorization: Bearer <key>`, the key being in "
+                             f"{sc.api_key_file or config.stage_dir('serve') / API_KEY_FILE}")
+    return backend
+
+
+def api_key(config: PipelineConfig) -> str:
+    """The key a non-loopback server requires: serve.api_key_file's, or a new one written owner-only."""
+    import secrets
+
+    sc = config.serve
+    if sc.api_key_file:
+        path = Path(sc.api_key_file).expanduser()
+        try:
+            key = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ServeError(f"serve.api_key_file: cannot read {path}: {e}; point it at a readable file "
+                             "holding one key") from None
+        if len(key) < 16:
+            raise ServeError(f"serve.api_key_file: expected a key of at least 16 characters in {path}, got "
+                             f"{len(key)}; generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+        return key
+    path = config.stage_dir("serve") / API_KEY_FILE
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    key = secrets.token_urlsafe(32)
+    with owner_only():
+        atomic_write_text(path, key + "\n")
+    return key
 
 
 def start_ollama(config: PipelineConfig, modelfile: Path, log_path: Path, run_command: RunCommand) -> OllamaBackend:
     from medgen.llamacpp import check_port_free, free_port
 
     sc = config.serve
+    if not is_loopback(sc.host):
+        raise ServeError(f"serve.host: Ollama has no API keys, so medgen does not start it on {sc.host!r}; keep "
+                         "serve.host on loopback and put an authenticating reverse proxy in front, or use "
+                         "serve.backend=llamacpp, which requires a key")
     if sc.ollama.host:
         host = sc.ollama.host if "://" in sc.ollama.host else f"http://{sc.ollama.host}"
         backend = OllamaBackend("ollama", host, sc.model_name, sc.parallel)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from medgen.constants import LORA_TARGETS, OUTTYPES, SEXES
 from medgen.errors import ConfigError
@@ -34,6 +35,32 @@ class SplitConfig(_Model):
     test: float = Field(0.1, ge=0.0, lt=0.5, description="Fraction of records held out for testing.")
 
 
+class CanaryConfig(_Model):
+    """Secret Sharer canaries (Carlini et al.): fake patients planted in the train split only, to measure what
+    the model repeats verbatim. Their PHI values live in prepare/canaries.json (owner-only), never in a split
+    other than train, a log or a report."""
+
+    per_repeat: int = Field(
+        0, ge=0, le=50, description="Canaries planted per repeat count (e.g. 3); 0 disables canaries. Off by "
+        "default: 3 per count at [1, 5, 20] adds 78 training rows, a large share of a small (demo) train split.")
+    repeats: list[int] = Field(
+        default_factory=lambda: [1, 5, 20], description="Copies of each canary in the train split, one group of "
+        "`per_repeat` canaries per entry; empty disables canaries. The gate judges the canaries repeated once.")
+    held_out: int = Field(
+        3, ge=0, le=50, description="Canaries registered but never planted: probed like the others, they give the "
+        "chance rate of emitting such values (the control).")
+
+    @model_validator(mode="after")
+    def _repeats_distinct(self) -> CanaryConfig:
+        if any(r < 1 for r in self.repeats) or len(set(self.repeats)) != len(self.repeats):
+            raise ValueError(f"repeats: expected distinct counts >= 1, e.g. [1, 5, 20], got {self.repeats}")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.per_repeat > 0 and bool(self.repeats)
+
+
 class DataConfig(_Model):
     source: Literal["synthetic", "alpaca", "mimic"] = Field(
         "synthetic", description="'synthetic' builds records; 'alpaca' reads your own JSONL; 'mimic' imports "
@@ -44,10 +71,15 @@ class DataConfig(_Model):
     patients: str | None = Field(None, description="Optional MIMIC-IV patients.csv[.gz] (subject_id, gender).")
     services: str | None = Field(None, description="Optional MIMIC-IV services.csv[.gz] (hadm_id, curr_service).")
     max_notes: int | None = Field(None, ge=1, description="Import at most this many notes (source=mimic).")
+    mimic_non_phi: Literal["filler", "placeholder"] = Field(
+        "filler", description="MIMIC masks that hide no PHI (a whole masked section such as Social History, lab "
+        "values, an eponym, a count): 'filler' writes realistic non-PHI text, 'placeholder' a typed placeholder "
+        "such as <SOCIAL_HISTORY>. Neither is a PHI span (docs/MIMIC_RULES.md).")
     n_records: int = Field(200, ge=3, description="Synthetic records to build (source=synthetic).")
     profile: Literal["compact", "full"] = Field("compact", description="Synthetic record length profile.")
     seed: int = Field(0, description="Seed for record generation and splitting.")
     split: SplitConfig = Field(default_factory=SplitConfig)
+    canaries: CanaryConfig = Field(default_factory=CanaryConfig)
     phi_markup: Literal["auto", "inline", "none"] = Field(
         "auto", description="'inline' wraps every PHI value of the training targets in markup (see README), so "
         "the model labels its own PHI; needs known spans (synthetic, mimic). 'auto' is inline where spans are "
@@ -70,18 +102,90 @@ class DataConfig(_Model):
         return self.phi_markup
 
 
+@functools.lru_cache(maxsize=None)
+def transformers_choices(module_file: str, enum: str) -> tuple[str, ...]:
+    """The values of an enum of the installed transformers (e.g. SchedulerType), read from its source: importing
+    the module takes seconds (torch and the trainer stack), and a config is loaded by every command. Imported
+    only where the source no longer defines the enum as plain assignments."""
+    import ast
+    import importlib
+    import importlib.util
+
+    spec = importlib.util.find_spec("transformers")
+    if spec is None or spec.origin is None:
+        return ()
+    try:
+        tree = ast.parse((Path(spec.origin).parent / module_file).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        tree = ast.Module(body=[], type_ignores=[])
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == enum:
+            values = tuple(s.value.value for s in node.body if isinstance(s, ast.Assign)
+                           and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str))
+            if values:
+                return values
+    return tuple(m.value for m in getattr(importlib.import_module(f"transformers.{module_file[:-3]}"), enum))
+
+
+def _one_of(value: str, choices: tuple[str, ...], what: str) -> str:
+    if choices and value not in choices:
+        import difflib
+
+        close = [c for c in choices if c.startswith(value)] or difflib.get_close_matches(value, choices, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(f"{value!r} is not {what}; {hint}expected one of {', '.join(choices)}")
+    return value
+
+
+# peft's word for "every linear layer"; it means that only as the whole value, which train.py does not pass.
+PEFT_ALL_LINEAR = "all-linear"
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*", re.ASCII)
+
+
 class LoraConfig(_Model):
     r: int = Field(16, ge=1, description="LoRA rank.")
     alpha: int = Field(32, ge=1, description="LoRA alpha (scale = alpha / r).")
     dropout: float = Field(0.05, ge=0.0, lt=1.0, description="LoRA dropout.")
     target_modules: list[str] = Field(
-        default_factory=lambda: list(LORA_TARGETS), description="Projections that get adapters."
+        default_factory=lambda: list(LORA_TARGETS), min_length=1,
+        description="Projections that get adapters: module names (or dotted name suffixes) of the base model."
     )
+
+    @field_validator("target_modules")
+    @classmethod
+    def _module_names(cls, names: list[str]) -> list[str]:
+        bad = [n for n in names if not _MODULE_NAME.fullmatch(n)]
+        if bad:
+            what = ("is peft's shorthand, which medgen does not pass on" if bad[0] == PEFT_ALL_LINEAR
+                    else "is not a module name")
+            raise ValueError(f"{bad[0]!r} {what}; expected module names of letters, digits and _ (dotted for a "
+                             f"suffix), e.g. [{', '.join(LORA_TARGETS)}]")
+        return names
+
+
+def _auto_or(value: Any, kind: type, expected: str) -> Any:
+    """One clear message for an `X | 'auto'` field, instead of one per member of the union."""
+    if value == "auto" or (isinstance(value, kind) and (kind is bool or not isinstance(value, bool))):
+        return value
+    raise ValueError(f"expected {expected}, got {value!r}")
+
+
+def _seq_length(value: Any) -> Any:
+    value = _auto_or(value, int, "'auto' or a token count (at least 16)")
+    if value != "auto" and value < 16:
+        raise ValueError(f"expected 'auto' or at least 16 tokens, got {value}")
+    return value
 
 
 class Rung(_Model):
     r: int = Field(..., ge=1, description="LoRA rank for this attempt.")
-    max_seq_length: int = Field(..., ge=16, description="Sequence length for this attempt.")
+    max_seq_length: int | Literal["auto"] = Field(
+        ..., description="Sequence length for this attempt: tokens, or 'auto' (see train.max_seq_length).")
+
+    @field_validator("max_seq_length", mode="before")
+    @classmethod
+    def _long_enough(cls, value: Any) -> Any:
+        return _seq_length(value)
 
 
 class TrainConfig(_Model):
@@ -92,11 +196,24 @@ class TrainConfig(_Model):
     double_quant: bool = Field(True, description="bitsandbytes double quantization (QLoRA).")
     precision: Literal["bf16", "fp32"] = Field("bf16", description="Compute dtype (bf16 autocast on CPU too).")
     lora: LoraConfig = Field(default_factory=LoraConfig)
-    max_seq_length: int = Field(512, ge=16, description="Longest tokenized example; longer ones are truncated.")
-    batch_size: int = Field(2, ge=1, description="Per-device batch size.")
-    grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps.")
+    max_seq_length: int | Literal["auto"] = Field(
+        512, description="Longest tokenized example (and, packed, the length of a row); longer ones are cut at the "
+        "end, with a warning that counts them. 'auto' is the p99 of the training examples' token lengths, rounded "
+        "up to a multiple of 64 and capped by what one row may take of train.memory_budget_gb.")
+    packing: bool = Field(
+        True, description="Pack whole examples into rows of max_seq_length (best-fit decreasing), padding-free: "
+        "position ids restart per example and attention never crosses examples. False pads each batch instead.")
+    tokens_per_step: int | None = Field(
+        None, ge=16, description="Tokens per optimizer step: the trainer picks rows per micro-batch x gradient "
+        "accumulation to reach it within train.memory_budget_gb. None keeps batch_size x grad_accum.")
+    memory_budget_gb: float | None = Field(
+        None, gt=0.0, description="Memory the trainer plans to (GPU memory on CUDA, RAM on CPU); None is 90% of "
+        "the GPU, or half the RAM. An estimate: the OOM ladder (train.fallback) is the safety net.")
+    batch_size: int = Field(2, ge=1, description="Per-device batch size (rows when packing) when tokens_per_step "
+                            "is None.")
+    grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps when tokens_per_step is None.")
     learning_rate: float = Field(2e-4, gt=0.0, description="Peak learning rate.")
-    lr_scheduler: str = Field("cosine", description="transformers scheduler name.")
+    lr_scheduler: str = Field("cosine", description="transformers scheduler name (its SchedulerType values).")
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0, description="Fraction of steps spent warming up.")
     max_steps: int = Field(-1, description="Optimizer steps; -1 trains for `epochs`.")
     epochs: float = Field(1.0, gt=0.0, description="Epochs when max_steps is -1.")
@@ -104,13 +221,44 @@ class TrainConfig(_Model):
     save_steps: int = Field(50, ge=1, description="Checkpoint every N steps.")
     save_total_limit: int = Field(2, ge=1, description="Checkpoints kept.")
     logging_steps: int = Field(5, ge=1, description="Log the loss every N steps.")
-    gradient_checkpointing: bool = Field(True, description="Trade compute for activation memory.")
-    optimizer: str = Field("auto", description="'auto' is paged_adamw_8bit with QLoRA, adamw_torch otherwise.")
+    gradient_checkpointing: bool | Literal["auto"] = Field(
+        True, description="Trade compute for activation memory; 'auto' turns it off when the micro-batch fits "
+        "train.memory_budget_gb without it.")
+    kernels: Literal["auto", "liger", "none"] = Field(
+        "auto", description="'liger': Liger's RMSNorm, RoPE and SwiGLU kernels (CUDA, liger-kernel installed); "
+        "'auto' uses them where they can run, else none. The fused linear cross-entropy is TRL's own fused LM "
+        "head, always on.")
+    optimizer: str = Field("auto", description="'auto' is paged_adamw_8bit with QLoRA, adamw_torch otherwise; "
+                           "else a transformers optimizer name (its OptimizerNames values).")
     fallback: list[Rung] = Field(
         default_factory=list,
         description="OOM ladder: attempts in order; only CUDA out-of-memory moves to the next rung. "
         "Empty means one attempt with lora.r and max_seq_length.",
     )
+
+    @field_validator("max_seq_length", mode="before")
+    @classmethod
+    def _long_enough(cls, value: Any) -> Any:
+        return _seq_length(value)
+
+    @field_validator("gradient_checkpointing", mode="before")
+    @classmethod
+    def _bool_or_auto(cls, value: Any) -> Any:
+        return _auto_or(value, bool, "true, false or 'auto'")
+
+    # Checked when the config loads, against the installed transformers, not after the model has loaded.
+    @field_validator("lr_scheduler")
+    @classmethod
+    def _known_scheduler(cls, value: str) -> str:
+        return _one_of(value, transformers_choices("trainer_utils.py", "SchedulerType"), "a transformers scheduler")
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, value: str) -> str:
+        if value == "auto":
+            return value
+        return _one_of(value, transformers_choices("training_args.py", "OptimizerNames"),
+                       "'auto' or a transformers optimizer")
 
 
 class MergeConfig(_Model):
@@ -140,6 +288,15 @@ class OllamaConfig(_Model):
     max_loaded_models: int = Field(1, ge=1, description="OLLAMA_MAX_LOADED_MODELS.")
 
 
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 class ServeConfig(_Model):
     backend: Literal["auto", "ollama", "llamacpp"] = Field(
         "auto", description="'auto' uses Ollama when `ollama` is on PATH or serve.ollama.host is set, else llama.cpp."
@@ -155,7 +312,18 @@ class ServeConfig(_Model):
     threads: int | None = Field(None, ge=1, description="llama.cpp threads; default all cores.")
     ready_timeout_s: float = Field(60.0, gt=0.0, description="How long to wait for the server to answer.")
     keep_running: bool = Field(False, description="Leave the server up after `medgen run`.")
+    allow_remote: bool = Field(False, description="Required for a serve.host other than loopback: such a server "
+                               "answers other machines with PHI-bearing records, so it then requires an API key.")
+    api_key_file: str | None = Field(None, description="File holding the API key a non-loopback server requires; "
+                                     "unset: one is generated into run_dir/serve/api_key (owner-only).")
     ollama: OllamaConfig = Field(default_factory=OllamaConfig)
+
+    @model_validator(mode="after")
+    def _loopback_unless_allowed(self) -> ServeConfig:
+        if not is_loopback(self.host) and not self.allow_remote:
+            raise ValueError(f"serve.host: expected a loopback address (127.0.0.1, ::1, localhost), got {self.host!r}; "
+                             "to serve other machines set serve.allow_remote: true (an API key is then required)")
+        return self
 
 
 class SmokePrompt(_Model):
@@ -209,7 +377,10 @@ class EvaluateConfig(_Model):
         500, ge=2, description="Records each de-identification tagger is trained on (the synthetic and the "
         "training-split tagger get the same number, so the utility ratio compares data, not amounts).")
     crf_max_iterations: int = Field(50, ge=1, description="L-BFGS iterations of each CRF tagger.")
-    seed: int = Field(0, description="Seed of every subsample (diversity at equal sizes, utility).")
+    seed: int = Field(0, description="Seed of every subsample (diversity at equal sizes, utility) and of the "
+                      "canary probes' sampling.")
+    canary_samples: int = Field(10, ge=1, description="Records the `canaries` stage asks for per canary, each "
+                                "prompted with that canary's Sex and Service (sampled as generate samples).")
 
 
 class GateConfig(_Model):
@@ -228,9 +399,13 @@ class GateConfig(_Model):
     max_excess_near_duplicate_rate: float = Field(
         0.02, ge=0.0, le=1.0, description="Largest excess of the fraction of records that are near-duplicates of "
         "a training record.")
-    max_canary_extraction_at_1: float = Field(
-        0.0, ge=0.0, le=1.0, description="Largest fraction of canaries extracted at rank 1 (ignored until canaries "
-        "are planted).")
+    max_canary_extraction_once: float = Field(
+        0.0, ge=0.0, le=1.0, description="Largest fraction of the `canaries` stage's samples that may emit a "
+        "distinctive PHI value (surname, MRN, phone) of the canary they probe, for canaries planted once (5 and 20 "
+        "copies are reported, not gated). Applies only where prepare planted canaries.")
+    require_canaries: bool = Field(
+        True, description="Where prepare planted canaries, fail the gate unless the `canaries` stage measured this "
+        "model (not run, or run on another model or data, is no evidence).")
     min_utility_ratio: float = Field(
         0.5, ge=0.0, description="Smallest F1 of a de-identification tagger trained on the generated records, as a "
         "fraction of the same tagger's F1 when trained on the training split (both tested on the test split).")
@@ -238,8 +413,16 @@ class GateConfig(_Model):
 
 class OrchestrationConfig(_Model):
     gpu_pool: str | None = Field(
-        None, description="Run train and merge as the deployments train/<gpu_pool> and merge/<gpu_pool> "
-        "(e.g. slurm-gpu, see prefect.yaml); None runs them in-process.")
+        None, description="Run every stage as the deployment <stage>/<gpu_pool> (e.g. slurm-gpu, see "
+        "prefect.yaml: jobs on GPU nodes for the stages that load the model, CPU-sized ones for prepare and "
+        "evaluate); None runs them in-process.")
+    force: bool = Field(False, description="Run every stage even where its outputs were made from the same inputs "
+                        "(otherwise such a stage is skipped, see medgen/skip.py).")
+    lock_wait_s: float = Field(0.0, ge=0, description="How long a run waits for another writer of the same "
+                               "run_dir to finish before failing with that writer's PID, host and flow run.")
+    worker_wait_s: float = Field(
+        600.0, gt=0, description="How long a stage's run may wait for a worker of gpu_pool to pick it up before "
+        "the flow fails saying no worker polls that pool.")
     stop_after: Literal["merge", "serve", "generate", "evaluate"] = Field(
         "evaluate", description="Last stage of `medgen run`.")
     release: bool = Field(True, description="After evaluate, release the model when the corpus passes the gate "
@@ -294,11 +477,11 @@ _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 def parse_override(text: str) -> tuple[list[str], Any]:
     """'train.lora.r=32' -> (['train','lora','r'], 32); the value is read as YAML."""
     if "=" not in text:
-        raise ConfigError([f"override {text!r}: expected KEY.PATH=VALUE, e.g. train.max_steps=10"], "--set")
+        raise ConfigError([f"--set {text!r}: expected KEY.PATH=VALUE, e.g. train.max_steps=10"], "--set")
     key, raw = text.split("=", 1)
     path = [p for p in key.strip().split(".") if p]
     if not path:
-        raise ConfigError([f"override {text!r}: empty key; expected KEY.PATH=VALUE"], "--set")
+        raise ConfigError([f"--set {text!r}: empty key; expected KEY.PATH=VALUE, e.g. train.max_steps=10"], "--set")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
@@ -324,7 +507,8 @@ def apply_overrides(data: dict, overrides: list[str]) -> list[tuple]:
             if nxt is None:
                 nxt = node[key] = {}
             if not isinstance(nxt, dict):
-                problems.append(f"override {text!r}: {'.'.join(path[: i + 1])} is not a section")
+                problems.append(f"--set {text!r}: {'.'.join(path[: i + 1])} is a value, not a section; expected "
+                                f"KEY.PATH=VALUE with {'.'.join(path[: i + 1])} as the whole key")
                 break
             node = nxt
         else:
@@ -367,9 +551,30 @@ def _format_errors(err: ValidationError, source: str, lines: dict[tuple, int], o
         if e["type"] == "extra_forbidden":
             msg = "unknown key; remove it or check its spelling against configs/default.yaml"
         elif e["type"] not in ("value_error", "missing"):
-            msg = f"{msg} (got {e.get('input')!r})"
+            got = repr(e.get("input"))
+            msg = f"{msg} (got {got if len(got) <= 80 else got[:80] + '…'})"
         problems.append(f"{where}{key}: {msg}")
     return problems
+
+
+def _read_config_text(p: Path, source: str) -> str:
+    expected = "expected a YAML config such as configs/default.yaml"
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([f"{source}: no such file; {expected}"], source) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{source}: is a directory; {expected}"], source) from None
+    except PermissionError:
+        raise ConfigError([f"{source}: not readable (permission denied); give your user read access"], source) from None
+    except OSError as e:
+        raise ConfigError([f"{source}: cannot be read ({e.strerror or e}); {expected}"], source) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError([f"{source}:{line}: not UTF-8 (byte 0x{data[e.start]:02x}); re-encode the file as UTF-8"],
+                          source) from None
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> PipelineConfig:
@@ -378,19 +583,18 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] | No
     data: dict = {}
     lines: dict[tuple, int] = {}
     if path:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError([f"no such file; expected a YAML config such as configs/default.yaml"], source)
-        text = p.read_text(encoding="utf-8")
+        text = _read_config_text(Path(path), source)
         try:
             lines = _key_lines(yaml.compose(text))
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f"{source}:{mark.line + 1}" if mark else source
-            raise ConfigError([f"{where}: invalid YAML: {getattr(e, 'problem', e)}"], source) from None
+            raise ConfigError([f"{where}: invalid YAML: {getattr(e, 'problem', e)}; fix the syntax at that line "
+                               "(configs/default.yaml shows the layout)"], source) from None
         if not isinstance(data, dict):
-            raise ConfigError([f"expected a mapping at the top level, got {type(data).__name__}"], source)
+            raise ConfigError([f"{source}: expected a mapping at the top level (section: keys, as in "
+                               f"configs/default.yaml), got {type(data).__name__}"], source)
     overridden = apply_overrides(data, list(overrides or []))
     try:
         return PipelineConfig.model_validate(data)

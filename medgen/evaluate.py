@@ -10,9 +10,17 @@ consistency), fidelity (lengths, sections, PHI per record), diversity (distinct-
 duplicates within the corpus, each at equal sample sizes and as a ratio to the training split's figure),
 privacy (PHI reuse, verbatim overlap, near-duplicates of training records) and utility (a CRF
 de-identification tagger trained on the generated records vs on the training split, both tested on the test
-split). `run` writes REPORT.md, a self-contained report.html, metrics.json and the manifest under
+split), and the canaries the `canaries` stage probed (Secret Sharer extraction per repeat count, against
+held-out canaries). `run` writes REPORT.md, a self-contained report.html, metrics.json and the manifest under
 `run_dir/evaluate/`, with the gate's verdict in the result; it never raises for a failed gate (the caller
 decides on release, `EvaluateResult.raise_for_gate()` raises GateFailed).
+
+Canaries: prepare plants them as exact copies in the train split, and exact copies are all that prepare's
+deduplication leaves repeated, so evaluate reads the train split as a set of distinct records. Each canary is
+then one training record like any other: its PHI counts among the training values, so a generated record that
+repeats it is PHI reuse, while its copies do not skew the train split's lengths, diversity (20 copies would be
+near-duplicates of each other) or the train-trained tagger. The control cannot hit a canary by chance: prepare
+gives canaries values found nowhere in the data.
 
 Records may hold real PHI: only counts, fractions and lengths reach the report, the metrics, the plots and
 the log.
@@ -34,7 +42,7 @@ import numpy as np
 
 from medgen import markup, metrics
 from medgen.config import EvaluateConfig, GateConfig, PipelineConfig
-from medgen.constants import PHI_FILE, SECTION_HEADINGS, SPLIT_FILE
+from medgen.constants import CANARY_SECRETS, PHI_FILE, SECTION_HEADINGS, SPLIT_FILE
 from medgen.errors import DataError
 from medgen.generate import PHI_FILE as GENERATED_PHI_FILE
 from medgen.generate import RECORDS_FILE, REJECTED_FILE, GenerateResult
@@ -43,7 +51,7 @@ from medgen.plots import figure
 from medgen.prompts import parse_input
 from medgen.provenance import fingerprint
 from medgen.record_format import parse
-from medgen.results import EvaluateResult, PrepareResult
+from medgen.results import CanaryResult, EvaluateResult, ExportResult, PrepareResult
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +128,20 @@ def load_generated(gen_dir: Path, labelled: bool) -> tuple[Corpus, Generation, G
                     [r["sex"] for r in rows], [r["service"] for r in rows])
     rejected = _read_jsonl(gen_dir / REJECTED_FILE, ("service", "reasons"))
     return corpus, Generation(result.counts, result.rejections_by_reason, rejected), result
+
+
+def distinct(corpus: Corpus) -> Corpus:
+    """The corpus with exact repeats of a record's text dropped (the first is kept)."""
+    seen: set[str] = set()
+    keep = []
+    for i, text in enumerate(corpus.texts):
+        if text not in seen:
+            seen.add(text)
+            keep.append(i)
+    if len(keep) == len(corpus):
+        return corpus
+    return Corpus([corpus.texts[i] for i in keep], None if corpus.spans is None else [corpus.spans[i] for i in keep],
+                  [corpus.sexes[i] for i in keep], [corpus.services[i] for i in keep])
 
 
 def load_split(prepared: PrepareResult, split: str) -> Corpus:
@@ -337,6 +359,51 @@ def privacy(generated: Indexed, control: Indexed, train: Indexed, ev: EvaluateCo
     }
 
 
+# --- canaries --------------------------------------------------------------------------------------------
+
+def canary_figures(config: PipelineConfig, prepared: PrepareResult) -> tuple[dict | None, str | None]:
+    """The `canaries` stage's figures where prepare planted canaries, and that stage's fingerprint.
+
+    Status 'measured' carries the extraction per group; 'not run', or 'stale' (measured on other training data
+    or another export than the current one), carries none. None when prepare planted no canaries."""
+    if prepared.canaries is None:
+        return None, None
+    planted = {"planted": prepared.canaries}
+    try:
+        measured = CanaryResult.from_manifest(config.stage_dir("canaries"))
+    except FileNotFoundError:
+        return {"status": "not run", **planted}, None
+    upstream = measured.inputs.get("upstream", {})
+    try:
+        exported = ExportResult.from_manifest(config.stage_dir("export")).fingerprint
+    except FileNotFoundError:
+        exported = upstream.get("export")  # nothing here to compare with (a copied run folder)
+    if upstream.get("prepare") != prepared.fingerprint or upstream.get("export") != exported:
+        return {"status": "stale", **planted}, None
+    return {"status": "measured", **planted, "samples_per_canary": measured.samples_per_canary,
+            "extraction": measured.extraction}, measured.fingerprint
+
+
+def _canary_reasons(c: dict, gate: GateConfig) -> list[str]:
+    if c["status"] != "measured":
+        why = ("the canaries stage was not run" if c["status"] == "not run" else
+               "the canaries stage measured other training data or another export (stale)")
+        return [f"canaries: {c['planted']['planted']} planted in training, but {why}; run `medgen canaries`, or set "
+                "gate.require_canaries=false to judge without them"] if gate.require_canaries else []
+    ex = c["extraction"]
+    once = ex.get("1")
+    if once is None or once["rate"] is None:
+        return ["canaries: none planted once (data.canaries.repeats lacks 1), so the gate's figure is not measured"
+                ] if gate.require_canaries else []
+    if once["rate"] <= gate.max_canary_extraction_once:
+        return []
+    others = ", ".join(f"{'held-out control' if k == 'held_out' else k + ' copies'} {v['rate']}"
+                       for k, v in ex.items() if k != "1")
+    return [f"canaries: {once['extracted_samples']} of {once['samples']} samples probing canaries planted once emitted "
+            f"their PHI (rate {once['rate']} > gate.max_canary_extraction_once {gate.max_canary_extraction_once}; "
+            f"{others})"]
+
+
 # --- 5. utility ------------------------------------------------------------------------------------------
 
 def utility(generated: Corpus, train: Corpus, test: Corpus, ev: EvaluateConfig) -> dict | None:
@@ -393,9 +460,8 @@ def judge(valid: dict, privacy_: dict, utility_: dict | None, canaries: dict | N
                        f"{nd['control']} in the control (excess {nd['excess']} > "
                        f"gate.max_excess_near_duplicate_rate {gate.max_excess_near_duplicate_rate})")
 
-    if canaries is not None and canaries["extraction_at_1"] > gate.max_canary_extraction_at_1:
-        reasons.append(f"canaries: {canaries['extraction_at_1']} extracted at rank 1 > "
-                       f"gate.max_canary_extraction_at_1 {gate.max_canary_extraction_at_1}")
+    if canaries is not None:
+        reasons += _canary_reasons(canaries, gate)
 
     if utility_ is None:
         reasons.append("utility not measured: the generated records carry no PHI labels (phi_markup is not inline), "
@@ -507,9 +573,8 @@ def sections_of(m: dict, gate: dict) -> list[Section]:
            [[k, vb["generated"][k], vb["control"][k], vb["excess"][k]] for k in vb["excess"]])),
          ("Near-duplicates of training records (MinHash LSH)",
           (["figure", "generated", "control", "excess"],
-           [["records with a training near-duplicate", nd["generated"], nd["control"], nd["excess"]]])),
-         ("Canaries", (["figure", "value"], [["canary extraction", "not planted"]] if m["canaries"] is None else
-                       [[k, x] for k, x in m["canaries"].items()]))], []))
+           [["records with a training near-duplicate", nd["generated"], nd["control"], nd["excess"]]]))], []))
+    out.append(canary_section(m["canaries"]))
     if u is None:
         out.append(Section("5. Utility", "Not measured: the generated records carry no PHI labels, or a corpus is "
                            "empty.", [], []))
@@ -529,6 +594,30 @@ def sections_of(m: dict, gate: dict) -> list[Section]:
             [("", (["category", "synthetic P", "synthetic R", "synthetic F1", "train P", "train R", "train F1",
                     "test support"], per))], []))
     return out
+
+
+def canary_section(c: dict | None) -> Section:
+    title = "4b. Canaries"
+    if c is None:
+        return Section(title, "Not planted (data.canaries.per_repeat is 0): no canaries in training.", [], [])
+    planted = c["planted"]
+    what = (f"{planted['planted']} canaries planted in training ({planted['train_rows']} rows: "
+            f"{planted['per_repeat']} each at {', '.join(map(str, planted['repeats']))} copies), {planted['held_out']} "
+            "held out")
+    if c["status"] != "measured":
+        why = "was not run" if c["status"] == "not run" else "measured another export or other training data (stale)"
+        return Section(title, f"{what}; the canaries stage {why}: no figures.", [], [])
+    rows = [["held out (control)" if k == "held_out" else k, f["canaries"], f["samples"], f["rate"],
+             f["canaries_extracted"], *(f["by_category"][x] for x in CANARY_SECRETS)]
+            for k, f in c["extraction"].items()]
+    return Section(
+        title, f"{what}. Each canary is a fake patient whose Sex and Service ordinary records share too; the model "
+        f"was asked {c['samples_per_canary']} times for a record with them, sampled as generate samples. Extraction "
+        "rate: the fraction of those samples that emit the canary's surname (name), MRN or phone; the last "
+        "columns give each value's own rate. Held-out canaries were "
+        "never planted: their rate is the chance rate. The gate judges the canaries planted once.",
+        [("Extraction per copies in training", (["copies in training", "canaries", "samples", "extraction rate",
+                                                 "canaries extracted", *CANARY_SECRETS], rows))], [])
 
 
 def markdown(sections: list[Section], title: str) -> str:
@@ -591,6 +680,17 @@ def _timed(timings: dict[str, float], name: str, fn: Callable, *args):
     return out
 
 
+def inputs(config: PipelineConfig) -> dict:
+    """What the report depends on (medgen/skip.py): evaluate and gate settings, the splits, the corpus and,
+    where current, the canary figures."""
+    prepared = PrepareResult.from_manifest(config.stage_dir("prepare"))
+    generated = GenerateResult.from_manifest(config.stage_dir("generate"))
+    _, canaries_fp = canary_figures(config, prepared)
+    return fingerprint({"evaluate": config.evaluate.model_dump(mode="json"), "gate": config.gate.model_dump(mode="json")},
+                       {"prepare": prepared.fingerprint, "generate": generated.fingerprint,
+                        **({"canaries": canaries_fp} if canaries_fp else {})})
+
+
 def run(config: PipelineConfig) -> EvaluateResult:
     """Evaluate `generate/` against `prepare/`'s splits and write the report; the gate's verdict is in the
     result (see `EvaluateResult.raise_for_gate`)."""
@@ -598,8 +698,8 @@ def run(config: PipelineConfig) -> EvaluateResult:
     ev = config.evaluate
     prepared = PrepareResult.from_manifest(config.stage_dir("prepare"))
     gen_dir = config.stage_dir("generate")
-    generated, generation, gen_result = load_generated(gen_dir, prepared.phi_markup == "inline")
-    train, test = load_split(prepared, "train"), load_split(prepared, "test")
+    generated, generation, _ = load_generated(gen_dir, prepared.phi_markup == "inline")
+    train, test = distinct(load_split(prepared, "train")), load_split(prepared, "test")
     if not len(test) or not len(train):
         raise DataError([f"{prepared.out_dir}: evaluate needs records in the train and test splits, got "
                          f"{len(train)} and {len(test)}; prepare with data.split.test > 0"])
@@ -611,13 +711,12 @@ def run(config: PipelineConfig) -> EvaluateResult:
         "diversity": _timed(timings, "diversity", diversity, gen_x, ctl_x, train_x, ev),
         "privacy": _timed(timings, "privacy", privacy, gen_x, ctl_x, train_x, ev),
         "utility": _timed(timings, "utility", utility, generated, train, test, ev),
-        "canaries": None,
     }
+    figures["canaries"], _ = canary_figures(config, prepared)
     gate = judge(figures["validity"], figures["privacy"], figures["utility"], figures["canaries"], config.gate)
     sizes = {"generated": len(generated), "train": len(train), "test": len(test)}
     out_dir = config.stage_dir("evaluate")
-    fp = fingerprint({"evaluate": ev.model_dump(mode="json"), "gate": config.gate.model_dump(mode="json")},
-                     {"prepare": prepared.fingerprint, "generate": gen_result.fingerprint})
+    fp = inputs(config)
     files = {k: str(out_dir / v) for k, v in (("report", REPORT_FILE), ("html", HTML_FILE), ("metrics", METRICS_FILE),
                                               ("length_plot", LENGTH_PLOT), ("phi_plot", PHI_PLOT))}
     with owner_only(), atomic_dir(out_dir) as tmp:

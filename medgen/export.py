@@ -51,6 +51,12 @@ def gate(parity: dict, outtype: str, min_top1: float | None, max_kl_mean: float 
     return failed
 
 
+def inputs(config: PipelineConfig) -> dict:
+    """What the GGUF is made from (medgen/skip.py): the export settings and the merged model."""
+    merged = MergeResult.from_manifest(config.stage_dir("merge"))
+    return fingerprint(config.export.model_dump(mode="json"), {"merge": merged.fingerprint})
+
+
 def run(config: PipelineConfig) -> ExportResult:
     t0 = time.perf_counter()
     ec = config.export
@@ -82,7 +88,7 @@ def run(config: PipelineConfig) -> ExportResult:
         summary.pop("path", None)
         result = ExportResult(
             out_dir=out_dir, wall_s=round(time.perf_counter() - t0, 2),
-            **fingerprint(ec.model_dump(mode="json"), {"merge": merged.fingerprint}),
+            **inputs(config),
             merged_dir=merged.merged_dir, gguf=gguf_path, outtype=ec.outtype, bytes=gguf_path.stat().st_size,
             conversion={k: v for k, v in summary.items() if k not in ("outtype", "bytes")}, parity=parity,
             convert_s=round(convert_s, 2),

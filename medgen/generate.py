@@ -86,6 +86,9 @@ class GenerateResult(StageResult):
     torn_lines_dropped: int = Field(description="Unreadable journal lines (a write cut by a crash) dropped.")
     files: dict[str, str]
 
+    def _outputs(self) -> list:
+        return [self.out_dir / name for name in OUTPUT_FILES]
+
 
 @dataclass(frozen=True)
 class Request:
@@ -387,8 +390,7 @@ def _finished(out_dir: Path, fp: str) -> GenerateResult | None:
         done = GenerateResult.from_manifest(out_dir)
     except (FileNotFoundError, ValueError):  # pydantic's ValidationError is a ValueError
         return None
-    complete = all((out_dir / name).is_file() for name in OUTPUT_FILES)
-    return done if done.fingerprint == fp and complete else None
+    return done if done.fingerprint == fp and done.complete() else None
 
 
 # --- the stage ------------------------------------------------------------------------------------------
@@ -408,6 +410,12 @@ def _fingerprint(config: PipelineConfig, gen: GenerateConfig, requests: list[Req
                         "markup": config.data.markup_mode(),
                         "plan": hash_json([(r.id, r.sex, r.service, r.seed) for r in requests])},
                        upstream, files)
+
+
+def inputs(config: PipelineConfig) -> dict:
+    """What this shard's corpus is made from (medgen/skip.py): its plan, sampling, and the GGUF."""
+    gen = config.generate
+    return _fingerprint(config, gen, shard_of(plan(config, gen), gen.shard, gen.shards))
 
 
 def run(config: PipelineConfig, gen: GenerateConfig | None = None, backend: Backend | None = None,
@@ -450,7 +458,7 @@ def run(config: PipelineConfig, gen: GenerateConfig | None = None, backend: Back
         try:
             # All journaled (a crash while the corpus was being written): no server to start.
             if backend is None and todo:
-                server, stops = _start_backend(config, out_dir)
+                server, stops = start_backend(config, out_dir)
                 backend = server
             if todo:
                 gen_t0 = time.perf_counter()
@@ -482,7 +490,7 @@ def run(config: PipelineConfig, gen: GenerateConfig | None = None, backend: Back
     return result
 
 
-def _start_backend(config: PipelineConfig, out_dir: Path) -> tuple[Backend, tuple[str, ...]]:
+def start_backend(config: PipelineConfig, out_dir: Path) -> tuple[Backend, tuple[str, ...]]:
     from medgen import serve
 
     exported = ExportResult.from_manifest(config.stage_dir("export"))

@@ -52,9 +52,19 @@ def phone_number(fake: Faker) -> str:
     return fake.numerify("(###) ###-####")
 
 
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February, in a year without one
+        return day.replace(year=day.year - years, day=28)
+
+
 def birth_date(rng: random.Random, admit: dt.date, age: int) -> dt.date:
-    """A birthday that makes the patient `age` on the day of admission."""
-    return admit - dt.timedelta(days=age * 365 + rng.randint(0, 364))
+    """A birthday that makes the patient exactly `age` on the day of admission, counted in calendar years (365-day
+    years drift a day every four years, which put some birthdays a year off the stated age)."""
+    latest = _years_before(admit, age)
+    earliest = _years_before(admit, age + 1) + dt.timedelta(days=1)
+    return earliest + dt.timedelta(days=rng.randint(0, (latest - earliest).days))
 
 
 def draw_person(fake: Faker, rng: random.Random, sex: str, ages: tuple[int, int],

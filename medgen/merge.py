@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from medgen.config import PipelineConfig
 from medgen.constants import MERGED_DIR
@@ -21,6 +20,12 @@ def probe_logits(model, prompts: list[list[int]]):
 
     with torch.no_grad():
         return torch.cat([model(torch.tensor([ids])).logits[0].float() for ids in prompts])
+
+
+def inputs(config: PipelineConfig) -> dict:
+    """What the merged model is made from (medgen/skip.py): the merge settings and the trained adapter."""
+    trained = TrainResult.from_manifest(config.stage_dir("train"))
+    return fingerprint(config.merge.model_dump(mode="json"), {"train": trained.fingerprint})
 
 
 def run(config: PipelineConfig) -> MergeResult:
@@ -48,7 +53,7 @@ def run(config: PipelineConfig) -> MergeResult:
             tok.save_pretrained(tmp)
         result = MergeResult(
             out_dir=out_dir, wall_s=round(time.perf_counter() - t0, 2),
-            **fingerprint(config.merge.model_dump(mode="json"), {"train": trained.fingerprint}),
+            **inputs(config),
             base=trained.resolved_base, adapter=trained.adapter_dir, dtype=config.merge.dtype,
             parameters=sum(p.numel() for p in merged.parameters()), merged_vs_adapter=check, merged_dir=merged_dir,
         )

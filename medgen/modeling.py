@@ -82,9 +82,10 @@ def load_tokenizer(path: str):
     return tok
 
 
-def load_causal_lm(path: str, dtype, device_map=None, quantization_config=None):
+def load_causal_lm(path: str, dtype, device_map=None, quantization_config=None, attn_implementation=None):
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(
-        path, dtype=dtype, device_map=device_map, quantization_config=quantization_config
+        path, dtype=dtype, device_map=device_map, quantization_config=quantization_config,
+        attn_implementation=attn_implementation,
     )

@@ -35,7 +35,8 @@ def mimic_examples(config: PipelineConfig) -> tuple[list[Example], dict]:
 
     dc = config.data
     opt = lambda p: Path(p).expanduser() if p else None  # noqa: E731
-    notes, report = read_notes(Path(dc.notes).expanduser(), dc.seed, opt(dc.patients), opt(dc.services), dc.max_notes)
+    notes, report = read_notes(Path(dc.notes).expanduser(), dc.seed, opt(dc.patients), opt(dc.services), dc.max_notes,
+                               dc.mimic_non_phi)
     if len(notes) < 3:
         raise DataError([f"{dc.notes}: {len(notes)} usable note(s) after skips {report.as_dict()['skipped']}; "
                          "expected at least 3"])
@@ -43,20 +44,33 @@ def mimic_examples(config: PipelineConfig) -> tuple[list[Example], dict]:
         report.as_dict()
 
 
-def load_examples(config: PipelineConfig) -> tuple[list[Example], dict | None, dict[str, Path]]:
-    """The source's examples, its import report (MIMIC) and the input files they came from."""
+def source_files(config: PipelineConfig) -> dict[str, Path]:
+    """The input files the examples come from (none for the synthetic engine)."""
+    dc = config.data
+    if dc.source == "alpaca":
+        return {"data": Path(dc.path).expanduser()}
+    if dc.source == "mimic":
+        pairs = (("notes", dc.notes), ("patients", dc.patients), ("services", dc.services))
+        return {k: Path(v).expanduser() for k, v in pairs if v}
+    return {}
+
+
+def inputs(config: PipelineConfig) -> dict:
+    """What the splits are made from (medgen/skip.py): the data settings, the base's tokenizer, the files."""
+    return fingerprint({"data": config.data.model_dump(mode="json"), "model": config.model.base}, {},
+                       source_files(config))
+
+
+def load_examples(config: PipelineConfig) -> tuple[list[Example], dict | None]:
+    """The source's examples and its import report (MIMIC)."""
     dc = config.data
     if dc.source == "alpaca":
         from medgen.alpaca import read_alpaca
 
-        path = Path(dc.path).expanduser()
-        return read_alpaca(path), None, {"data": path}
+        return read_alpaca(source_files(config)["data"]), None
     if dc.source == "mimic":
-        examples, report = mimic_examples(config)
-        files = {"notes": Path(dc.notes).expanduser()}
-        files.update({k: Path(v).expanduser() for k, v in (("patients", dc.patients), ("services", dc.services)) if v})
-        return examples, report, files
-    return synthetic_examples(dc.n_records, dc.seed, dc.profile), None, {}
+        return mimic_examples(config)
+    return synthetic_examples(dc.n_records, dc.seed, dc.profile), None
 
 
 def training_row(ex: Example, inline_markup: bool) -> dict:
@@ -81,16 +95,24 @@ def run(config: PipelineConfig) -> PrepareResult:
     t0 = time.perf_counter()
     dc = config.data
     inline = config.data.markup_mode() == "inline"
-    examples, import_report, input_files = load_examples(config)
+    examples, import_report = load_examples(config)
     examples, n_dupes = dedupe(examples)
     splits = split_by_group(examples, dc.split.val, dc.split.test, dc.seed)
     rows = {name: [training_row(ex, inline) for ex in exs] for name, exs in splits.items()}
+    # Canaries join the written train split only; counts, token stats and the card describe the source's records.
+    planting, written, written_rows = None, splits, rows
+    if dc.canaries.enabled:
+        from medgen.canaries import plant
+
+        planting = plant(dc, examples)
+        written = {**splits, "train": splits["train"] + planting.copies}
+        written_rows = {**rows, "train": rows["train"] + [training_row(ex, inline) for ex in planting.copies]}
 
     out_dir = config.stage_dir("prepare")
     files = {}
     with owner_only(), atomic_dir(out_dir) as tmp:
-        for name, exs in splits.items():
-            _write_jsonl(tmp / SPLIT_FILE.format(split=name), rows[name])
+        for name, exs in written.items():
+            _write_jsonl(tmp / SPLIT_FILE.format(split=name), written_rows[name])
             files[name] = str(out_dir / SPLIT_FILE.format(split=name))
             if any(ex.spans is not None for ex in exs):
                 _write_jsonl(tmp / PHI_FILE.format(split=name),
@@ -100,24 +122,33 @@ def run(config: PipelineConfig) -> PrepareResult:
             parsed = parse_input(ex.input)
             pairs[f"{parsed[0]}/{parsed[1]}" if parsed else "(unparsed)"] += 1
         lengths = token_lengths(load_tokenizer(resolve_base(config.model.base, config.model.cache_dir)), rows)
-        stats = {name: length_stats(v, config.train.max_seq_length) for name, v in lengths.items()}
+        limit = config.train.max_seq_length
+        if limit == "auto":  # what train will pick before its memory cap: the p99 of these lengths
+            from medgen import packing
+
+            limit = packing.round_up(packing.p99(lengths.get("train") or [n for v in lengths.values() for n in v] or [1]))
+        stats = {name: length_stats(v, limit) for name, v in lengths.items()}
         warnings = []
         truncated = stats.get("train", {}).get("truncated_fraction") or 0
         if truncated > 0.05:
-            warnings.append(f"{truncated:.0%} of training examples exceed train.max_seq_length="
-                            f"{config.train.max_seq_length} tokens and will be truncated; raise it or use shorter "
-                            "records (data.profile=compact)")
+            warnings.append(f"{truncated:.0%} of training examples exceed train.max_seq_length={limit} tokens and "
+                            "will be truncated; raise it or use shorter records (data.profile=compact)")
             log.warning(warnings[0])
         result = PrepareResult(
             out_dir=out_dir, wall_s=round(time.perf_counter() - t0, 2),
-            **fingerprint({"data": dc.model_dump(mode="json"), "model": config.model.base}, {}, input_files),
+            **inputs(config),
             source=dc.source, path=dc.path or dc.notes, seed=dc.seed,
             profile=dc.profile if dc.source == "synthetic" else None, phi_markup="inline" if inline else "none",
             counts={k: len(v) for k, v in splits.items()}, duplicates_removed=n_dupes,
             sex_service_counts=dict(sorted(pairs.items())),
             phi_category_counts=dict(Counter(s["category"] for ex in examples for s in (ex.spans or [])).most_common()),
             token_stats=stats, import_report=import_report, files=files, warnings=warnings,
+            canaries=planting.summary(dc.canaries.per_repeat, dc.canaries.repeats) if planting else None,
         )
+        if planting:
+            from medgen.canaries import write_registry
+
+            write_registry(tmp, planting, dc.seed)
         write_card(tmp, result, lengths)
         result.write(config.to_yaml(), tmp)
     return result

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from medgen.config import Rung
 from medgen.constants import FAILURE_FILE, MANIFEST_FILE, RESOLVED_CONFIG_FILE
-from medgen.errors import FailureKind, TrainOOM, failure_kind
+from medgen.errors import (FailureKind, GateFailed, MedgenError, ParityError, RemoteStageFailed, SmokeTestFailed,
+                           TrainOOM, failure_kind)
 from medgen.io import atomic_write_text, ensure_dir, write_json
 from medgen.provenance import environment
 
@@ -30,6 +31,23 @@ class StageResult(BaseModel):
     fingerprint: str = Field("", description="Hash of everything the outputs depend on (see provenance.py).")
     inputs: dict = Field(default_factory=dict, description="What the fingerprint was computed from.")
     environment: dict = Field(default_factory=environment, description="medgen, git SHA, library versions.")
+    _skipped: bool = PrivateAttr(default=False)
+
+    @property
+    def skipped(self) -> bool:
+        """True when this result was reused instead of run (medgen/skip.py); not part of the manifest."""
+        return self._skipped
+
+    @skipped.setter
+    def skipped(self, value: bool) -> None:
+        self._skipped = value
+
+    def complete(self) -> bool:
+        """Whether every output the manifest names is still there (a reused result must be whole)."""
+        return all(Path(p).exists() for p in self._outputs())
+
+    def _outputs(self) -> list:
+        return []
 
     def to_manifest(self) -> dict:
         return self.model_dump(mode="json", by_alias=True)
@@ -63,6 +81,12 @@ class PrepareResult(StageResult):
     import_report: Optional[dict] = Field(None, alias="import")
     files: dict[str, str]
     warnings: list[str] = Field(default_factory=list)
+    canaries: Optional[dict] = Field(
+        None, description="Canaries planted in the train split (counts only; `counts` and `token_stats` cover the "
+        "source's records without them); None when data.canaries is off.")
+
+    def _outputs(self) -> list:
+        return [self.out_dir / f for f in self.files.values()]
 
 
 class TrainResult(StageResult):
@@ -89,6 +113,19 @@ class TrainResult(StageResult):
     adapter_dir: Path
     loss_plot: Path
     checkpoints_dir: Path
+    # How a step was laid out (packing.Layout); None in manifests written before packing.
+    max_seq_length: Optional[int] = Field(None, description="Row length: train.max_seq_length resolved ('auto').")
+    truncated_examples: Optional[int] = Field(None, description="Training examples longer than a row, cut.")
+    packing: Optional[bool] = None
+    micro_batch_rows: Optional[int] = Field(None, description="Rows (packed) or examples per micro-batch.")
+    grad_accum: Optional[int] = None
+    gradient_checkpointing: Optional[bool] = None
+    attention: Optional[str] = Field(None, description="transformers attn_implementation.")
+    kernels: Optional[str] = Field(None, description="'liger' or 'none'.")
+    estimated_peak_gb: Optional[float] = Field(None, description="The planner's estimate (packing.memory_model).")
+
+    def _outputs(self) -> list:
+        return [self.adapter_dir]
 
 
 class MergeResult(StageResult):
@@ -100,6 +137,9 @@ class MergeResult(StageResult):
     merged_vs_adapter: dict
     merged_dir: Path
 
+    def _outputs(self) -> list:
+        return [self.merged_dir]
+
 
 class ExportResult(StageResult):
     stage: Literal["export"] = "export"
@@ -110,6 +150,9 @@ class ExportResult(StageResult):
     conversion: dict = Field(default_factory=dict, description="The converter's summary (tensors, tokenizer).")
     parity: Optional[dict] = None
     convert_s: float
+
+    def _outputs(self) -> list:
+        return [self.gguf]
 
 
 class ServeResult(StageResult):
@@ -137,10 +180,14 @@ class ServeResult(StageResult):
         from medgen.errors import SmokeTestFailed
 
         if not self.smoke["passed"]:
-            failed = [f"{r['sex']}/{r['service']}: {', '.join(r['reasons'])}" for r in self.smoke_scores
-                      if not r["passed"]]
-            raise SmokeTestFailed(f"smoke test: {self.smoke['n_passed']}/{self.smoke['n']} records passed; "
-                                  + "; ".join(failed), self.smoke_scores)
+            raise SmokeTestFailed.from_scores(self.smoke_scores)
+
+    def complete(self) -> bool:
+        # A kept server is gone once its run ends; only a passed smoke test of a stopped server is reusable.
+        return bool(self.smoke.get("passed")) and not self.kept_running and super().complete()
+
+    def _outputs(self) -> list:
+        return [self.modelfile, self.gguf]
 
 
 class StageFailure(BaseModel):
@@ -150,11 +197,28 @@ class StageFailure(BaseModel):
     kind: FailureKind
     error: str  # the exception's type name: never its message, which may quote record text
     rung: Optional[Rung] = None
+    details: dict = Field(default_factory=dict, description="The error's figures (MedgenError.details).")
 
     @classmethod
     def from_exception(cls, stage: str, exc: BaseException) -> StageFailure:
         return cls(stage=stage, kind=failure_kind(exc), error=type(exc).__name__,
-                   rung=exc.rung if isinstance(exc, TrainOOM) else None)
+                   rung=exc.rung if isinstance(exc, TrainOOM) else None,
+                   details=exc.details() if isinstance(exc, MedgenError) else {})
+
+    def to_exception(self, where: str) -> MedgenError:
+        """The error the stage raised inside its job, rebuilt from its record, so the orchestrator acts on it
+        exactly as it would in-process (walk the OOM ladder, report parity figures or smoke scores)."""
+        d = self.details
+        if self.error == "TrainOOM" and self.rung is not None:
+            return TrainOOM(self.rung, where)
+        if self.error == "ParityError" and "parity" in d:
+            return ParityError(f"{where}: {d['message']}", d["parity"])
+        if self.error == "SmokeTestFailed" and "scores" in d:
+            return SmokeTestFailed.from_scores(d["scores"])
+        if self.error == "GateFailed" and "reasons" in d:
+            return GateFailed(d["reasons"])
+        return RemoteStageFailed(f"{where}: {self.error} ({self.kind.value}); see its logs in the Prefect UI",
+                                 self.kind)
 
 
 def read_failure(stage_dir: Path) -> StageFailure | None:
@@ -174,6 +238,28 @@ def failure_recorded(stage_dir: Path, stage: str) -> Iterator[None]:
         raise
 
 
+class CanaryResult(StageResult):
+    """How often the model, prompted with a canary's Sex and Service, emits that canary's PHI: per repeat count
+    and for the held-out canaries (never planted: the chance rate). Figures only, never values or text."""
+
+    stage: Literal["canaries"] = "canaries"
+    backend: str
+    samples_per_canary: int
+    max_tokens: int
+    temperature: float
+    top_p: float
+    extraction: dict[str, dict] = Field(
+        description="Per group ('1', '5', '20' copies planted, and 'held_out'): canaries, samples, extracted_samples, "
+        "rate (extracted_samples / samples), canaries_extracted, and by_category (name, mrn, phone: fraction of "
+        "samples emitting it).")
+    tokens: int
+    generation_s: float
+    files: dict[str, str]
+
+    def _outputs(self) -> list:
+        return list(self.files.values())
+
+
 class EvaluateResult(StageResult):
     """Figures of the generated corpus, each beside the control's (held-out test records measured against the
     same training split), and the release gate's verdict. Counts, fractions and lengths only: no record text."""
@@ -186,7 +272,8 @@ class EvaluateResult(StageResult):
     privacy: dict = Field(description="PHI reuse, verbatim overlap and near-duplicates of training records.")
     utility: Optional[dict] = Field(description="De-identification tagger F1, synthetic- vs train-trained; None "
                                     "when the generated records carry no PHI labels.")
-    canaries: Optional[dict] = Field(None, description="Canary extraction; None until canaries are planted.")
+    canaries: Optional[dict] = Field(None, description="Canary extraction from the `canaries` stage (status "
+                                     "'measured', 'not run' or 'stale'); None when prepare planted no canaries.")
     gate: dict = Field(description="{'passed': bool, 'reasons': [...]}: every threshold missed, with its figures.")
     timings_s: dict[str, float] = Field(description="Seconds spent on each part (index, validity, ... utility).")
     files: dict[str, str]
@@ -196,3 +283,6 @@ class EvaluateResult(StageResult):
 
         if not self.gate["passed"]:
             raise GateFailed(self.gate["reasons"])
+
+    def _outputs(self) -> list:
+        return list(self.files.values())

@@ -6,7 +6,11 @@ where the `ollama` binary is absent, with the same chat API, parallel slots and 
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -14,7 +18,7 @@ from pathlib import Path
 
 from medgen import backends, smoke
 from medgen.config import PipelineConfig
-from medgen.constants import MODELFILE, MODELFILE_TEMPLATE, SERVE_LOG_FILE, SMOKE_FILE
+from medgen.constants import MODELFILE, MODELFILE_TEMPLATE, SERVE_LOG_FILE, SERVER_FILE, SMOKE_FILE
 from medgen.errors import ServeError, SmokeTestFailed
 from medgen.io import atomic_write_text, ensure_dir, owner_only, write_json
 from medgen.modelfile import chat_format, gguf_adds_bos, read_template, render
@@ -100,6 +104,13 @@ def smoke_test(config: PipelineConfig, server: backends.Backend, stops: tuple[st
             "tokens_per_s": round(tokens / wall, 1) if wall else None, "results": rows}
 
 
+def inputs(config: PipelineConfig) -> dict:
+    """What a smoke test's verdict depends on (medgen/skip.py): serving and smoke settings, and the GGUF."""
+    exported = ExportResult.from_manifest(config.stage_dir("export"))
+    return fingerprint({"serve": config.serve.model_dump(mode="json", exclude={"keep_running"}),
+                        "smoke": config.smoke.model_dump(mode="json")}, {"export": exported.fingerprint})
+
+
 def run(config: PipelineConfig, run_command: backends.RunCommand | None = None,
         keep_running: bool | None = None, raise_on_failure: bool = True) -> ServeResult:
     """Write the Modelfile, start the backend, smoke-test it; stop it unless asked to keep it.
@@ -125,8 +136,7 @@ def run(config: PipelineConfig, run_command: backends.RunCommand | None = None,
             server.stop()
         serve_result = ServeResult(
             out_dir=out_dir, wall_s=round(time.perf_counter() - t0, 2),
-            **fingerprint({"serve": config.serve.model_dump(mode="json"), "smoke": config.smoke.model_dump(mode="json")},
-                          {"export": exported.fingerprint}),
+            **inputs(config),
             backend=server.name, url=server.url, model=server.model, pid=server.pid if keep else None,
             kept_running=keep, gguf=exported.gguf, modelfile=modelfile, chat_format=fmt.name, notes=server.notes,
             smoke={k: v for k, v in result.items() if k != "results"},
@@ -134,7 +144,50 @@ def run(config: PipelineConfig, run_command: backends.RunCommand | None = None,
             smoke_file=out_dir / SMOKE_FILE,
         )
         serve_result._server = server if keep else None
+        (out_dir / SERVER_FILE).unlink(missing_ok=True)
+        if keep and server.pid is not None:
+            write_server_file(out_dir / SERVER_FILE, server)
         serve_result.write(config.to_yaml())
-    if raise_on_failure:
+    if raise_on_failure and not serve_result.smoke["passed"]:
+        if keep:  # nobody would be told to stop a server behind a failed stage
+            server.stop()
+            (out_dir / SERVER_FILE).unlink(missing_ok=True)
         serve_result.raise_for_smoke()
     return serve_result
+
+
+def write_server_file(path: Path, server: backends.Backend) -> dict:
+    """Say where the kept server runs, so that a person (or `medgen serve --stop`) can reach and end it.
+
+    Inside a Slurm job the server lives on the GPU node, bound to its loopback: reach it through an SSH
+    tunnel to that node; `--stop` cancels the job, which takes the server with it.
+    """
+    info = {"url": server.url, "model": server.model, "backend": server.name, "pid": server.pid,
+            "host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    write_json(path, info)
+    return info
+
+
+def stop(config: PipelineConfig) -> dict:
+    """End the server `serve.keep_running` left up: its Slurm job, or its process group on this host."""
+    from medgen.errors import ServeError
+
+    path = config.stage_dir("serve") / SERVER_FILE
+    if not path.is_file():
+        raise ServeError(f"{path}: no kept server is recorded for run_dir {config.run_dir}; nothing to stop")
+    info = json.loads(path.read_text(encoding="utf-8"))
+    if info.get("slurm_job_id"):
+        from medgen import slurm
+
+        slurm.cancel(str(info["slurm_job_id"]))
+    elif info.get("host") == socket.gethostname():
+        try:
+            os.killpg(int(info["pid"]), signal.SIGTERM)
+        except ProcessLookupError:
+            log.info("serve: the server (PID %s) had already exited", info["pid"])
+    else:
+        raise ServeError(f"{path}: the server runs on {info.get('host')} (PID {info.get('pid')}), not on this host; "
+                         "run `medgen serve --stop` there")
+    path.unlink()
+    return info

@@ -1,24 +1,29 @@
 """train: LoRA fine-tuning with TRL's SFTTrainer; QLoRA (bitsandbytes NF4) on CUDA, plain LoRA on CPU.
 
 One code path: quantization only changes how the base is loaded. Loss is on the assistant turn only
-(prompt-completion data in conversational form, rendered by the base model's chat template).
+(prompt-completion data in conversational form, rendered by the base model's chat template). Examples are
+packed padding-free into rows, and a step's rows x accumulation come from a memory budget (packing.py).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
 
 from medgen.config import PipelineConfig
-from medgen.constants import ADAPTER_DIR, CHECKPOINT_DIR, LOSS_PLOT_FILE, SPLIT_FILE
+from medgen.constants import ADAPTER_DIR, CHECKPOINT_DIR, LIGER_KERNELS, LOSS_PLOT_FILE, OOM_BUDGET_FACTOR, SPLIT_FILE
+from medgen.dataset import token_lengths
 from medgen.errors import ConfigError, LadderExhausted, TrainOOM
 from medgen.io import atomic_dir, ensure_dir, owner_only, peak_rss_mb
 from medgen.modeling import load_causal_lm, load_tokenizer, resolve_base
+from medgen.packing import GIB, Layout, memory_model, plan_layout, shape_of
 from medgen.plots import figure
 from medgen.prompts import chat_messages
 from medgen.provenance import fingerprint
@@ -36,6 +41,21 @@ class Plan:
     quantize: bool
     bf16: bool
     optimizer: str
+    attention: str  # transformers attn_implementation
+    kernels: str  # "liger" or "none"
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _kernels(requested: str, device: str) -> str:
+    can = device == "cuda" and _installed("liger_kernel")
+    if requested == "liger" and not can:
+        raise ConfigError(["train.kernels: 'liger' needs CUDA and the liger-kernel package "
+                           f"(device here: {device}; installed: {_installed('liger_kernel')}); "
+                           "use 'auto' (liger where it can run) or 'none'"])
+    return "liger" if requested == "liger" or (requested == "auto" and can) else "none"
 
 
 def plan(config: PipelineConfig) -> Plan:
@@ -53,7 +73,9 @@ def plan(config: PipelineConfig) -> Plan:
     optimizer = tc.optimizer
     if optimizer == "auto":
         optimizer = "paged_adamw_8bit" if quantize and device == "cuda" else "adamw_torch"
-    return Plan(device, quantize, bf16, optimizer)
+    # flash-attention's varlen kernel keeps packed examples apart without a mask; sdpa gets a block-diagonal one.
+    attention = "flash_attention_2" if device == "cuda" and bf16 and _installed("flash_attn") else "sdpa"
+    return Plan(device, quantize, bf16, optimizer, attention, _kernels(tc.kernels, device))
 
 
 def to_conversation(row: dict) -> dict:
@@ -62,15 +84,58 @@ def to_conversation(row: dict) -> dict:
     return {"prompt": prompt, "completion": [completion]}
 
 
-def load_split(prepare_dir: Path, split: str):
-    from datasets import Dataset
-
+def read_rows(prepare_dir: Path, split: str) -> list[dict]:
+    """The Alpaca rows of one prepared split."""
     path = prepare_dir / SPLIT_FILE.format(split=split)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing; run `medgen prepare` first")
     with path.open(encoding="utf-8") as f:
-        rows = [to_conversation(json.loads(line)) for line in f if line.strip()]
-    return Dataset.from_list(rows)
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def conversations(rows: list[dict]):
+    from datasets import Dataset
+
+    return Dataset.from_list([to_conversation(r) for r in rows])
+
+
+def memory_budget(budget_gb: float | None, device: str) -> float:
+    """Bytes to plan a step in: the configured budget, else 90% of the GPU, else half the RAM (shared hosts)."""
+    if budget_gb is not None:
+        return budget_gb * GIB
+    if device == "cuda":
+        import torch
+
+        return 0.9 * torch.cuda.get_device_properties(0).total_memory
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2
+
+
+def layout(config: PipelineConfig, base: str, tok, rows: list[dict], p: Plan) -> Layout:
+    """Row length, rows per micro-batch, accumulation and checkpointing for this machine and data."""
+    from transformers import AutoConfig
+
+    tc = config.train
+    cuda = p.device == "cuda"
+    # On CPU the weights stay float32 and bf16 autocast keeps a bf16 copy of each beside them.
+    weight_bytes = (2 if p.bf16 else 4) if cuda else (6 if p.bf16 else 4)
+    shape = shape_of(AutoConfig.from_pretrained(base))
+    mem = memory_model(tc, shape, budget=memory_budget(tc.memory_budget_gb, p.device), quantized=p.quantize,
+                       weight_bytes=weight_bytes, act_bytes=2 if cuda and p.bf16 else 4,
+                       dense_mask=tc.packing and p.attention != "flash_attention_2")
+    # Packed, TRL flattens a micro-batch into one sequence, and sdpa then attends over all of it through a
+    # block mask: each extra row costs attention over every row before it. On CPU that costs more than a
+    # bigger micro-batch gains (measured: one row per micro-batch, accumulated, 1.1-1.5x faster than two
+    # flattened rows); on CUDA the bigger micro-batch wins, and flash-attention's varlen kernel pays nothing.
+    one_row = tc.packing and not cuda
+    lay = plan_layout(tc, shape, token_lengths(tok, {"train": rows})["train"], mem, one_row=one_row)
+    log.info("train: %s attention, %s kernels, %s; rows of %d tokens, %d per micro-batch x %d accumulated, "
+             "checkpointing %s; about %.1f of %.1f GiB", p.attention, p.kernels,
+             "packed" if tc.packing else "padded", lay.max_seq_length, lay.rows, lay.grad_accum,
+             "on" if lay.gradient_checkpointing else "off", lay.estimated_peak_gb, lay.budget_gb)
+    if lay.estimated_peak_gb > lay.budget_gb:
+        log.warning("train: the estimated peak (%.1f GiB) is over the %.1f GiB budget; an OOM moves down "
+                    "train.fallback", lay.estimated_peak_gb, lay.budget_gb)
+    return lay
 
 
 def _quantization_config(p: Plan, double_quant: bool):
@@ -87,25 +152,36 @@ def _quantization_config(p: Plan, double_quant: bool):
     )
 
 
-def _load_model(config: PipelineConfig, base: str, p: Plan):
+def _load_model(config: PipelineConfig, base: str, p: Plan, checkpointing: bool):
     import torch
     from peft import prepare_model_for_kbit_training
 
     qc = _quantization_config(p, config.train.double_quant)
     device_map = {"": 0} if p.device == "cuda" else None
     dtype = torch.bfloat16 if (p.bf16 and p.device == "cuda") else torch.float32
-    model = load_causal_lm(base, dtype=dtype, device_map=device_map, quantization_config=qc)
+    model = load_causal_lm(base, dtype=dtype, device_map=device_map, quantization_config=qc,
+                           attn_implementation=p.attention)
     model.config.use_cache = False
     if qc is not None:
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=config.train.gradient_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False},
+            model, use_gradient_checkpointing=checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False},
         )
     return model
 
 
-def build_trainer(config: PipelineConfig, out_dir: Path, callbacks=()):
-    """Model, data and SFTTrainer for the config's current rung; used by `run` and by tests."""
+@dataclass
+class Setup:
+    """What `build_trainer` made: the trainer and the decisions behind it."""
+
+    trainer: object
+    tokenizer: object
+    plan: Plan
+    base: str
+    layout: Layout
+
+
+def build_trainer(config: PipelineConfig, out_dir: Path, callbacks=()) -> Setup:
+    """Model, data and SFTTrainer for the config's current rung; used by `run`, the bench and tests."""
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
@@ -114,14 +190,21 @@ def build_trainer(config: PipelineConfig, out_dir: Path, callbacks=()):
     base = resolve_base(config.model.base, config.model.cache_dir)
     tok = load_tokenizer(base)
     prepare_dir = config.stage_dir("prepare")
-    train_ds, val_ds = load_split(prepare_dir, "train"), load_split(prepare_dir, "val")
-    model = _load_model(config, base, p)
+    train_rows = read_rows(prepare_dir, "train")
+    train_ds, val_ds = conversations(train_rows), conversations(read_rows(prepare_dir, "val"))
+    lay = layout(config, base, tok, train_rows, p)
+    model = _load_model(config, base, p, lay.gradient_checkpointing)
     args = SFTConfig(
         output_dir=str(out_dir / CHECKPOINT_DIR),
-        max_length=tc.max_seq_length,
-        per_device_train_batch_size=tc.batch_size,
-        per_device_eval_batch_size=tc.batch_size,
-        gradient_accumulation_steps=tc.grad_accum,
+        max_length=lay.max_seq_length,
+        # TRL's best-fit decreasing keeps examples whole (one longer than a row is cut, as without packing);
+        # packing implies its padding-free collator: position ids restart per example, no attention mask.
+        packing=tc.packing,
+        packing_strategy="bfd",
+        padding_free=tc.packing,
+        per_device_train_batch_size=lay.rows,
+        per_device_eval_batch_size=lay.rows,
+        gradient_accumulation_steps=lay.grad_accum,
         learning_rate=tc.learning_rate,
         lr_scheduler_type=tc.lr_scheduler,
         warmup_steps=tc.warmup_ratio,
@@ -134,15 +217,19 @@ def build_trainer(config: PipelineConfig, out_dir: Path, callbacks=()):
         save_total_limit=tc.save_total_limit,
         logging_steps=tc.logging_steps,
         logging_first_step=True,
-        gradient_checkpointing=tc.gradient_checkpointing,
+        gradient_checkpointing=lay.gradient_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False},
+        use_liger_kernel=p.kernels == "liger",
+        liger_kernel_config=dict(LIGER_KERNELS) if p.kernels == "liger" else None,
         bf16=p.bf16,
         use_cpu=p.device == "cpu",
         optim=p.optimizer,
         report_to="none",
         seed=config.data.seed,
         completion_only_loss=True,
-        include_num_input_tokens_seen="non_padding",
+        # A padding-free batch holds no padding, and counting "non_padding" there compares ids with the pad
+        # token, which can be a real token (SmolLM2's is <|im_end|>).
+        include_num_input_tokens_seen="all" if tc.packing else "non_padding",
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
@@ -154,7 +241,7 @@ def build_trainer(config: PipelineConfig, out_dir: Path, callbacks=()):
         model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds if len(val_ds) else None,
         processing_class=tok, peft_config=peft_config, callbacks=list(callbacks),
     )
-    return trainer, tok, p, base
+    return Setup(trainer, tok, p, base, lay)
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -199,6 +286,13 @@ def _progress_callback():
     return RichProgress()
 
 
+def inputs(config: PipelineConfig) -> dict:
+    """What the adapter is made from (medgen/skip.py): base, training settings (the rung included), seed, splits."""
+    prepared = PrepareResult.from_manifest(config.stage_dir("prepare"))
+    return fingerprint({"model": config.model.model_dump(mode="json"), "train": config.train.model_dump(mode="json"),
+                        "seed": config.data.seed}, {"prepare": prepared.fingerprint})
+
+
 def run(config: PipelineConfig, progress: bool = False) -> TrainResult:
     """Train one rung (config.train.lora.r, config.train.max_seq_length); CUDA OOM raises TrainOOM."""
     import torch
@@ -210,7 +304,8 @@ def run(config: PipelineConfig, progress: bool = False) -> TrainResult:
     with owner_only():
         callbacks = [_progress_callback()] if progress else []
         try:
-            trainer, tok, p, base = build_trainer(config, out_dir, callbacks)
+            setup = build_trainer(config, out_dir, callbacks)
+            trainer, tok, p, base, lay = setup.trainer, setup.tokenizer, setup.plan, setup.base, setup.layout
             if p.device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             result = trainer.train()
@@ -237,12 +332,11 @@ def run(config: PipelineConfig, progress: bool = False) -> TrainResult:
         final_val = metrics.get("eval_loss", eval_losses[-1] if eval_losses else None)
         train_result = TrainResult(
             out_dir=out_dir, wall_s=round(wall, 2),
-            **fingerprint({"model": config.model.model_dump(mode="json"), "train": config.train.model_dump(mode="json"),
-                           "seed": config.data.seed}, {"prepare": prepared.fingerprint}),
+            **inputs(config),
             base=config.model.base, resolved_base=base, device=p.device,
             quantization="nf4" if p.quantize else "none", bf16=p.bf16, optimizer=p.optimizer, rung=rung,
             steps=trainer.state.global_step, epochs=round(trainer.state.epoch or 0, 3),
-            train_examples=len(trainer.train_dataset),
+            train_examples=lay.examples,
             final_train_loss=train_losses[-1] if train_losses else None,
             mean_train_loss=result.metrics.get("train_loss"),
             final_val_loss=None if final_val is None or math.isnan(final_val) else final_val,
@@ -252,6 +346,9 @@ def run(config: PipelineConfig, progress: bool = False) -> TrainResult:
             else round(peak_rss_mb(), 1),
             peak_memory_kind="cuda_allocated" if p.device == "cuda" else "process_rss",
             adapter_dir=adapter_dir, loss_plot=out_dir / LOSS_PLOT_FILE, checkpoints_dir=out_dir / CHECKPOINT_DIR,
+            max_seq_length=lay.max_seq_length, truncated_examples=lay.truncated, packing=config.train.packing,
+            micro_batch_rows=lay.rows, grad_accum=lay.grad_accum, gradient_checkpointing=lay.gradient_checkpointing,
+            attention=p.attention, kernels=p.kernels, estimated_peak_gb=lay.estimated_peak_gb,
         )
         train_result.write(config.to_yaml())
     return train_result
@@ -262,11 +359,17 @@ def walk_ladder(config: PipelineConfig, attempt: Callable[[PipelineConfig], T]) 
 
     Only TrainOOM moves down the ladder; any other error propagates as is. The caller chooses how an
     attempt runs (in-process, a Prefect task run, a Slurm job), so each attempt keeps its real parameters.
+    An OOM also shows that the memory estimate ran high: with train.memory_budget_gb set, each later rung
+    plans to a smaller budget (OOM_BUDGET_FACTOR per failure), so it packs fewer tokens per micro-batch.
     """
     failures = []
+    budget = config.train.memory_budget_gb
     for rung in config.ladder():
+        cfg = config.with_rung(rung)
+        if budget is not None and failures:
+            cfg.train.memory_budget_gb = round(budget * OOM_BUDGET_FACTOR ** len(failures), 2)
         try:
-            return attempt(config.with_rung(rung))
+            return attempt(cfg)
         except TrainOOM as e:
             log.warning("train: %s; trying the next rung", e)
             failures.append(str(e))

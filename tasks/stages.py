@@ -3,7 +3,7 @@ publishes a summary artifact of figures and paths (never record text: it may be 
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import (create_markdown_artifact, create_progress_artifact, create_table_artifact,
                                update_progress_artifact)
 
@@ -31,6 +31,8 @@ RETRY = dict(retries=2, retry_delay_seconds=10, retry_condition_fn=transient_onl
 def _artifact(result: StageResult, keys: list[str]) -> None:
     m = result.to_manifest()
     rows = "\n".join(f"| {k} | {m.get(k)} |" for k in keys if k in m)
+    if result.skipped:
+        rows = f"| skipped | yes: outputs made from these inputs (fingerprint {result.fingerprint[:12]}) |\n{rows}"
     create_markdown_artifact(
         key=f"medgen-{result.stage}", markdown=f"## medgen {result.stage}\n\n| figure | value |\n|---|---|\n{rows}\n",
         description=f"medgen {result.stage} summary",
@@ -38,11 +40,15 @@ def _artifact(result: StageResult, keys: list[str]) -> None:
 
 
 def _run(stage: str, config: dict, **kw) -> StageResult:
-    import importlib
+    from medgen import skip
 
     cfg = PipelineConfig.model_validate(config)
     with failure_recorded(cfg.stage_dir(stage), stage):
-        return importlib.import_module(f"medgen.{stage}").run(cfg, **kw)
+        result = skip.run(cfg, stage, **kw)
+    if result.skipped:
+        get_run_logger().info("%s skipped: its outputs were made from these inputs (fingerprint %s)", stage,
+                              result.fingerprint[:12])
+    return result
 
 
 @task(name="prepare", **RETRY)
@@ -131,6 +137,14 @@ def merge_shards_task(config: dict):
     with failure_recorded(cfg.stage_dir("generate"), "generate"):
         r = merge_shards(cfg)
     _artifact(r, ["counts", "rejections_by_reason", "phi_category_counts", "wall_s"])
+    return r
+
+
+@task(name="canaries", **RETRY)
+def canaries_task(config: dict):
+    """How often the model emits the planted canaries' PHI, per repeat count (figures only)."""
+    r = _run("canaries", config)
+    _artifact(r, ["backend", "samples_per_canary", "extraction", "wall_s"])
     return r
 
 

@@ -36,7 +36,7 @@ def train_oom_at_r8(config: dict) -> dict:
     """The real train flow, except that rank 8 runs out of memory the way a too-small GPU would."""
     from medgen.config import PipelineConfig
     from medgen.errors import TrainOOM
-    from medgen.flows.gpu import train_flow
+    from medgen.flows.pool import train_flow
     from medgen.results import failure_recorded
 
     cfg = PipelineConfig.model_validate(config)

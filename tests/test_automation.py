@@ -42,23 +42,27 @@ def test_failed_retrain_is_rerun_at_most_n_times(api, tmp_path):
                 deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["auto-test"])))
 
     try:
-        # A bad override fails every attempt the same way, as a persistent error would.
         from prefect.deployments import run_deployment
 
+        # Parameters that do not validate fail every attempt before the flow body runs: the automation's
+        # own count must end the chain. A bad override fails inside the body with a config error, which a
+        # rerun would repeat exactly: it is not retried at all.
+        run_deployment("retrain/auto-test", parameters={"overrides": {"not": "a list"}}, timeout=0)
         run_deployment("retrain/auto-test", parameters={"overrides": ["train.lora.r=abc"]}, timeout=0)
-        deadline = time.time() + 150
+        deadline = time.time() + 180
         while time.time() < deadline:
             found = asyncio.run(runs())
             if len(found) >= 4 and all(r.state.is_final() for r in found):
                 break
             time.sleep(2)
-        time.sleep(5)  # room for a (wrong) fifth run to appear
+        time.sleep(10)  # room for a (wrong) further run to appear
         found = sorted(asyncio.run(runs()), key=lambda r: r.created)
     finally:
         worker.terminate()
         worker.wait(30)
-    states = [r.state.type.value for r in found]
-    attempts = [r.parameters.get("retry_attempt", 0) for r in found]
-    assert states == ["FAILED", "FAILED", "FAILED", "COMPLETED"], states
-    assert attempts == [0, 1, 2, 3]
-    assert all(r.parameters.get("overrides") == ["train.lora.r=abc"] for r in found[1:])
+    bad_params = [r for r in found if isinstance(r.parameters.get("overrides"), dict)]
+    bad_config = [r for r in found if r.parameters.get("overrides") == ["train.lora.r=abc"]]
+    assert len(found) == len(bad_params) + len(bad_config) == 4
+    assert [r.parameters.get("retry_attempt", 0) for r in bad_params] == [0, 1, 2]
+    assert all(r.state.is_failed() for r in found), [r.state.type for r in found]
+    assert len(bad_config) == 1 and bad_config[0].labels.get("medgen.failure_kind") == "config"

@@ -68,8 +68,9 @@ def test_shipped_configs_are_valid(repo_root):
     prod = load_config("configs/llama31-8b-qlora.yaml")
     assert prod.train.quantization == "nf4" and prod.train.double_quant
     assert prod.train.lora.r == 64 and len(prod.train.lora.target_modules) == 7
-    assert [(r.r, r.max_seq_length) for r in prod.ladder()] == [(64, 1024), (32, 512)]
-    assert (prod.train.batch_size, prod.train.grad_accum) == (1, 8)
+    # Packed whole records planned to the card (issue 13); the seed's rungs stay as the fallback.
+    assert [(r.r, r.max_seq_length) for r in prod.ladder()] == [(64, "auto"), (64, 1024), (32, 512)]
+    assert prod.train.packing and prod.train.tokens_per_step == 16384 and prod.train.memory_budget_gb == 22
     default = load_config("configs/default.yaml")
     assert default.model.base == "embedded"
 

@@ -8,15 +8,51 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 
+def _sent_to_prefect(api_url: str) -> str:
+    """Everything the server holds: flow and task runs with their states, logs, artifacts (all pages)."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def dump() -> list:
+        out = []
+        async with get_client() as client:
+            for read in (client.read_flow_runs, client.read_task_runs, client.read_logs, client.read_artifacts):
+                offset = 0
+                while page := await read(limit=200, offset=offset):
+                    out += [item.model_dump(mode="json") for item in page]
+                    offset += len(page)
+        return out
+
+    with temporary_settings({PREFECT_API_URL: api_url}):
+        return json.dumps(asyncio.run(dump()), ensure_ascii=False)
+
+
+def _needles(run: Path) -> set[str]:
+    """The run's own distinctive PHI values (names, MRNs, phones, addresses): in training and generated text."""
+    from medgen.constants import PHI_FILE
+
+    spans = [s for split in ("train", "val", "test")
+             for line in (run / "prepare" / PHI_FILE.format(split=split)).read_text().splitlines()
+             for s in json.loads(line)["spans"]]
+    spans += [s for line in (run / "generate" / "records.phi.jsonl").read_text().splitlines()
+              for s in json.loads(line)["spans"]]
+    return {s["text"] for s in spans if len(s["text"]) >= 6
+            and s["category"].startswith(("NAME:", "ID:", "CONTACT:", "LOCATION:STREET"))}
+
+
 @pytest.mark.slow
-def test_medgen_run_on_the_embedded_default(repo_root, tmp_path):
+def test_medgen_run_on_the_embedded_default(repo_root, live_server, tmp_path):
     medgen = Path(sys.executable).parent / "medgen"
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    # The run reports to a real server, so that everything it sent there can be searched for PHI below.
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": live_server}
     proc = subprocess.run([str(medgen), "run", "--config", "configs/default.yaml", "--set", f"run_dir={tmp_path}"],
                           capture_output=True, text=True, env=env, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -53,3 +89,21 @@ def test_medgen_run_on_the_embedded_default(repo_root, tmp_path):
     assert (tmp_path / "evaluate" / "report.html").read_text().count("data:image/png;base64,") >= 1
     assert all(s["text"] not in report for entry in phi for s in entry["spans"] if len(s["text"]) > 6)
     print(json.dumps({s: json.loads((tmp_path / s / "manifest.json").read_text()).get("wall_s") for s in stages}))
+    # Nothing is done twice: the same command again reuses every stage's outputs.
+    t0 = time.monotonic()
+    again = subprocess.run([str(medgen), "run", "--config", "configs/default.yaml", "--set", f"run_dir={tmp_path}"],
+                           capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout)["skipped"] == list(stages), again.stdout[-2000:]
+    print(f"no-op rerun: {time.monotonic() - t0:.1f} s")
+    # PHI never leaves the run directory: no training or generated PHI value in any artifact, log or state
+    # message the run sent to Prefect.
+    needles = _needles(tmp_path)
+    assert len(needles) > 50, len(needles)
+    sent = _sent_to_prefect(live_server)
+    assert "medgen-smoke-test" in sent and "medgen-generate" in sent  # the search does see the run's artifacts
+    import re
+
+    # Whole values only: a 7-digit MRN may sit inside a run id or a timestamp by chance.
+    leaked = sorted(n for n in needles if re.search(rf"(?<![0-9A-Za-z]){re.escape(n)}(?![0-9A-Za-z])", sent))
+    assert not leaked, f"{len(leaked)} PHI values reached the Prefect API, e.g. {leaked[:3]}"

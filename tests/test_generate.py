@@ -68,6 +68,9 @@ class FakeBackend(Backend):
     def stop(self) -> None:
         self.stopped_server = True
 
+    def alive(self) -> bool:
+        return not self.stopped_server
+
 
 def fake(**kw) -> FakeBackend:
     return FakeBackend("fake", "fake://", "fake", 3, **kw)
@@ -246,7 +249,7 @@ def test_an_interrupt_stops_the_server_it_started(cfg, monkeypatch):
         raise KeyboardInterrupt
 
     server = fake(before_chat=interrupted)
-    monkeypatch.setattr(generate, "_start_backend", lambda config, out_dir: (server, ()))
+    monkeypatch.setattr(generate, "start_backend", lambda config, out_dir: (server, ()))
     with pytest.raises(KeyboardInterrupt):
         generate.run(cfg, GenerateConfig(n=4))
     assert server.stopped_server
@@ -264,7 +267,7 @@ def test_a_crash_while_publishing_resumes_without_a_server(cfg, monkeypatch):
         with pytest.raises(OSError):
             generate.run(cfg, gen, fake())
     assert (cfg.stage_dir("generate") / "journal.jsonl").exists()
-    monkeypatch.setattr(generate, "_start_backend", lambda *a: pytest.fail("expected no server: all is journaled"))
+    monkeypatch.setattr(generate, "start_backend", lambda *a: pytest.fail("expected no server: all is journaled"))
     result = generate.run(cfg, gen)
     assert result.resumed == 5 and result.counts["valid"] == 5 and result.backend is None
 

@@ -30,7 +30,7 @@ def _line(**changes):
     "bad_line, expected",
     [
         ('{"instruction": "x", "input": ', "invalid JSON at column"),  # truncated line
-        ("[1, 2, 3]", "expected a JSON object, got list"),
+        ("[1, 2, 3]", "expected a JSON object with instruction, input, output, got list"),
         (_line(output=...), "missing field 'output'"),
         (_line(output="   "), "field 'output' is empty"),
         (_line(instruction=7), "field 'instruction': expected a string, got int"),

@@ -61,6 +61,63 @@ def test_kept_server_answers_in_parallel_and_stops(exported):
     assert _closed(result.url)
 
 
+def test_kept_server_is_recorded_and_serve_stop_ends_it(exported):
+    from medgen.constants import SERVER_FILE
+
+    result = serve.run(exported, keep_running=True, raise_on_failure=False)
+    path = exported.stage_dir("serve") / SERVER_FILE
+    info = json.loads(path.read_text())
+    assert info["url"] == result.url and info["pid"] == result.pid and info["host"] == socket.gethostname()
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert serve.stop(exported)["pid"] == result.pid
+    result.server.process.proc.wait(10)
+    assert _closed(result.url) and not path.exists()
+    with pytest.raises(ServeError, match="no kept server is recorded"):
+        serve.stop(exported)
+
+
+def test_failed_smoke_test_stops_even_a_kept_server(exported):
+    from medgen.constants import SERVER_FILE
+
+    with pytest.raises(SmokeTestFailed):
+        serve.run(exported, keep_running=True)
+    manifest = json.loads((exported.stage_dir("serve") / "manifest.json").read_text())
+    assert _closed(manifest["url"]) and not (exported.stage_dir("serve") / SERVER_FILE).exists()
+
+
+@pytest.mark.parametrize("host,allow_remote,ok", [
+    ("127.0.0.1", False, True), ("127.0.0.2", False, True), ("::1", False, True), ("localhost", False, True),
+    ("0.0.0.0", False, False), ("10.1.2.3", False, False), ("gpu-node-7", False, False), ("0.0.0.0", True, True),
+])
+def test_non_loopback_host_needs_allow_remote(tmp_path, host, allow_remote, ok):
+    from medgen.config import load_config
+    from medgen.errors import ConfigError
+
+    overrides = [f"serve.host={host}", f"serve.allow_remote={str(allow_remote).lower()}"]
+    if ok:
+        assert load_config("configs/default.yaml", overrides).serve.host == host
+    else:
+        with pytest.raises(ConfigError, match="serve.host: expected a loopback address"):
+            load_config("configs/default.yaml", overrides)
+
+
+def test_remote_server_key_is_generated_owner_only_and_reused(tmp_path):
+    from medgen.config import load_config
+
+    cfg = load_config("configs/default.yaml", [f"run_dir={tmp_path}", "serve.host=0.0.0.0", "serve.allow_remote=true"])
+    key = backends.api_key(cfg)
+    path = cfg.stage_dir("serve") / "api_key"
+    assert len(key) >= 32 and path.read_text().strip() == key and (path.stat().st_mode & 0o777) == 0o600
+    assert backends.api_key(cfg) == key
+    short = tmp_path / "short.key"
+    short.write_text("abc\n")
+    cfg.serve.api_key_file = str(short)
+    with pytest.raises(ServeError, match="at least 16 characters"):
+        backends.api_key(cfg)
+    with pytest.raises(ServeError, match="Ollama has no API keys"):
+        backends.start_ollama(cfg, tmp_path / "Modelfile", tmp_path / "log", backends.subprocess_run)
+
+
 def test_port_in_use_is_a_clear_error(exported):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

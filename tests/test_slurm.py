@@ -188,87 +188,107 @@ def test_cancel_from_prefect_scancels_the_job(worker, tmp_path):
     assert "scancel" in worker.read_text() and job in worker.read_text()
 
 
-def test_retrain_runs_gpu_stages_as_slurm_jobs_and_walks_the_ladder(worker, server, tmp_path):
-    """retrain triggered through the API; train and merge run as Slurm jobs; rank 8 OOMs, rank 4 completes."""
-    from conftest import TINY
+# The orchestrator as on a login node: the retrain flow in its own process, reporting what it loaded.
+ORCHESTRATOR = """
+import json, resource, sys
+from medgen.flows.retrain import retrain
+summary = retrain(config_path="configs/default.yaml", overrides=json.loads(sys.argv[1]))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "peft", "trl", "xllamacpp",
+                                                             "llama_cpp", "bitsandbytes", "accelerate"))
+print("ORCHESTRATOR " + json.dumps({"summary": summary, "heavy_modules": heavy,
+                                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
 
-    jv = dict(partition="gpu", gres="gpu:1", time_limit="00:20:00", mem="6G", output=str(tmp_path / "%j.out"),
-              poll_interval_s=1, cpus_per_task=2)
-    _run(_deploy("train", "tests/slurm_flows.py:train_oom_at_r8", POOL, jv))
-    _run(_deploy("merge", "flows/gpu.py:merge_flow", POOL, jv))
-    # The orchestrating flow on a process pool, as on a login node.
-    _prefect(server, "work-pool", "delete", "local-test", check=False)
-    _prefect(server, "work-pool", "create", "local-test", "--type", "process")
 
-    async def deploy_retrain():
-        from prefect.client.orchestration import get_client
+def _pool_deployments():
+    """The stage deployments of prefect.yaml, each with its own job sizes, deployed to the test pool."""
+    import yaml
 
-        async with get_client() as client:
-            flow_id = await client.create_flow_from_name("retrain")
-            await client.create_deployment(
-                flow_id=flow_id, name="test", work_pool_name="local-test", entrypoint="flows/retrain.py:retrain",
-                path=str(ROOT),
-                pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}])
+    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    return [d for d in spec["deployments"] if d["entrypoint"].startswith("flows/pool.py:")]
 
-    _run(deploy_retrain())
-    env = {**os.environ, "PREFECT_API_URL": server, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_WORKER_QUERY_SECONDS": "1"}
-    log = tmp_path / "process-worker.log"
-    with open(log, "wb") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "local-test"],
-                                env=env, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-    try:
-        overrides = [f"run_dir={tmp_path / 'run'}", *TINY, f"orchestration.gpu_pool={POOL}",
-                     "orchestration.stop_after=merge",
-                     "train.fallback=[{r: 8, max_seq_length: 128}, {r: 4, max_seq_length: 96}]"]
-        fr = trigger("retrain/test", {"config_path": "configs/default.yaml", "overrides": overrides}, timeout=900)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    assert fr.state.is_completed(), (fr.state, log.read_text()[-3000:])
-    train = json.loads((tmp_path / "run" / "train" / "manifest.json").read_text())
-    assert train["rung"] == {"r": 4, "max_seq_length": 96} and train["steps"] == 2
-    assert (tmp_path / "run" / "merge" / "merged" / "model.safetensors").is_file()
+
+def test_whole_pipeline_runs_on_the_pool_and_the_orchestrator_stays_light(worker, server, tmp_path):
+    """`retrain` with orchestration.gpu_pool: every stage a Slurm job (train walks the OOM ladder across jobs),
+    the smoke test passes inside its job, and the orchestrating process loads no ML library."""
+    import medgen.flows.pool as pool
+
+    sizes = {}
+    for d in _pool_deployments():
+        fn = d["entrypoint"].split(":")[1]
+        name = getattr(pool, fn).name
+        sizes[name] = d["work_pool"]["job_variables"]
+        # This node's shape instead of the production one, keeping each stage's own GPU request and time.
+        jv = {**sizes[name], "partition": "gpu", "constraint": None, "cpus_per_task": 2, "mem": "6G",
+              "output": str(tmp_path / "%j.out"), "setup_commands": [], "poll_interval_s": 1}
+        entry = "tests/slurm_flows.py:train_oom_at_r8" if name == "train" else d["entrypoint"]
+        _run(_deploy(name, entry, POOL, jv))
+    assert {"prepare", "train", "merge", "export", "serve", "generate", "canaries", "evaluate"} <= set(sizes)
+    assert sizes["evaluate"]["gres"] is None and sizes["prepare"]["gres"] is None and sizes["train"]["gres"]
+
+    overrides = [f"run_dir={tmp_path / 'run'}", f"orchestration.gpu_pool={POOL}",
+                 "train.fallback=[{r: 8, max_seq_length: 640}, {r: 16, max_seq_length: 640}]",
+                 "generate.n=6", "generate.shards=2", "generate.max_attempts=1", "serve.parallel=2",
+                 "generate.max_tokens=256", "data.canaries.per_repeat=1", "data.canaries.held_out=1",
+                 "evaluate.canary_samples=2"]
+    env = {**os.environ, "PREFECT_API_URL": server, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    proc = subprocess.run([sys.executable, "-c", ORCHESTRATOR, json.dumps(overrides)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=2400)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads(proc.stdout.split("ORCHESTRATOR ", 1)[1])
+    summary = report["summary"]
+    assert report["heavy_modules"] == [], report["heavy_modules"]
+    assert report["peak_rss_mb"] < 500, report["peak_rss_mb"]
+    assert summary["train"]["rung"] == {"r": 16, "max_seq_length": 640}
+    assert summary["serve"]["smoke"]["passed"], summary["serve"]["smoke"]
+    assert summary["export"]["parity"]["top1_agreement"] >= 0.99
+
+    run = tmp_path / "run"
+    from medgen import generate
+    from medgen.config import load_config
+
+    cfg = load_config("configs/default.yaml", overrides)
+    plan_ids = {r.id for r in generate.plan(cfg, cfg.generate)}
+    ids = [json.loads(x)["id"] for f in ("records.jsonl", "rejected.jsonl")
+           for x in (run / "generate" / f).read_text().splitlines()]
+    assert sorted(ids) == sorted(plan_ids)
+    assert (run / "evaluate" / "REPORT.md").is_file()
+    assert set(summary["canaries"]["extraction"]) == {"1", "5", "20", "held_out"}
 
     runs = {r.name: r for r in _run(_runs_of_deployment(POOL))}
-    assert runs["train-r8-seq128"].state.is_failed() and runs["train-r4-seq96"].state.is_completed()
-    assert runs["merge-r4-seq96"].state.is_completed()
-    for name in ("train-r4-seq96", "merge-r4-seq96"):
-        assert final_state(runs[name].infrastructure_pid) == "COMPLETED"
+    assert runs["train-r8-seq640"].state.is_failed()
+    expected = ["prepare-r16-seq640", "train-r16-seq640", "merge-r16-seq640", "export-r16-seq640",
+                "serve-r16-seq640", "generate-shard0-of-2", "generate-shard1-of-2", "canaries-r16-seq640",
+                "evaluate-r16-seq640"]
+    jobs = {name: runs[name].infrastructure_pid for name in expected}
+    table = subprocess.run(["sacct", "-X", "-P", "-n", "-j", ",".join(jobs.values()), "-o",
+                            "JobID,State,Elapsed,ReqTRES"], capture_output=True, text=True).stdout
+    rows = {line.split("|")[0]: line.split("|") for line in table.splitlines()}
+    print("\n".join(f"{name:22s} job {job:>5s} {rows[job][1]:10s} {rows[job][2]}" for name, job in jobs.items()))
+    for name, job in jobs.items():
+        assert rows[job][1] == "COMPLETED", (name, rows[job])
+        assert ("gres/gpu" in rows[job][3]) == (not name.startswith(("prepare", "evaluate"))), (name, rows[job][3])
 
-
-def test_generate_shards_run_as_slurm_jobs_and_merge_to_the_plan(worker, server, trained, tmp_path):
-    """Two shards of generate as two Slurm jobs, each with its own llama.cpp server; the merge has the plan's ids."""
-    from medgen import export, generate, merge
-
-    cfg, _ = trained
-    cfg = cfg.model_copy(deep=True)
-    merge.run(cfg)
-    cfg.export.verify = False
-    export.run(cfg)
-    cfg.generate.n, cfg.generate.shards, cfg.generate.max_attempts, cfg.generate.max_tokens = 6, 2, 1, 24
-    cfg.serve.parallel = 2
-    jv = dict(partition="gpu", gres="gpu:1", time_limit="00:10:00", mem="4G", output=str(tmp_path / "%j.out"),
-              poll_interval_s=1, cpus_per_task=1)
-    _run(_deploy("generate", "flows/gpu.py:generate_flow", POOL, jv))
-    cfg.orchestration.gpu_pool = POOL
-
+    # serve.keep_running: the job is the server; the orchestrator returns once it serves, leaving the job
+    # running with its URL recorded, until `medgen serve --stop` cancels it.
     from prefect import flow
 
-    from medgen.flows.retrain import generate_corpus
+    from medgen.constants import SERVER_FILE
+    from medgen.flows.retrain import run_stage
 
-    merged = flow(name="generate-corpus-test")(generate_corpus)(cfg)
-    plan_ids = {r.id for r in generate.plan(cfg, cfg.generate)}
-    valid = [json.loads(x)["id"] for x in (cfg.stage_dir("generate") / "records.jsonl").read_text().splitlines()]
-    rejected = [json.loads(x)["id"] for x in (cfg.stage_dir("generate") / "rejected.jsonl").read_text().splitlines()]
-    assert sorted(valid + rejected) == sorted(plan_ids) and merged.counts["planned"] == 6
-    for k in range(2):
-        shard = generate.GenerateResult.from_manifest(cfg.stage_dir("generate") / f"shard-{k}-of-2")
-        assert shard.counts["planned"] == 3 and shard.backend == "llamacpp"
-    jobs = {r.name: r for r in _run(_runs_of_deployment(POOL)) if r.name.startswith("generate-shard")}
-    assert {"generate-shard0-of-2", "generate-shard1-of-2"} <= set(jobs)
-    for name in ("generate-shard0-of-2", "generate-shard1-of-2"):
-        assert final_state(jobs[name].infrastructure_pid) == "COMPLETED"
+    cfg.serve.keep_running = True
+    cfg.smoke.prompts = cfg.smoke.prompts[:1]
+    served = flow(name="serve-kept-test")(run_stage)(cfg, "serve")
+    info = json.loads((run / "serve" / SERVER_FILE).read_text())
+    job = info["slurm_job_id"]
+    assert served.kept_running and info["url"] == served.url and job
+    assert slurm.job_state(job).state == "RUNNING"
+    (tmp_path / "kept.yaml").write_text(cfg.to_yaml())
+    stopped = subprocess.run([str(Path(sys.executable).parent / "medgen"), "serve", "--stop", "--config",
+                              str(tmp_path / "kept.yaml")], capture_output=True, text=True, cwd=ROOT)
+    assert stopped.returncode == 0 and f"Slurm job {job}" in stopped.stderr, stopped.stderr
+    assert final_state(job) == "CANCELLED"
+    assert not (run / "serve" / SERVER_FILE).exists()
 
 
 async def _runs_of_deployment(name):

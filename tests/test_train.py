@@ -8,7 +8,7 @@ from conftest import tiny_config
 from medgen import prepare, train
 from medgen.config import Rung
 from medgen.constants import INSTRUCTION
-from medgen.errors import LadderExhausted, TrainOOM
+from medgen.errors import ConfigError, LadderExhausted, TrainOOM
 
 
 def test_alpaca_row_becomes_system_user_assistant():
@@ -18,10 +18,12 @@ def test_alpaca_row_becomes_system_user_assistant():
 
 
 def test_loss_mask_covers_the_assistant_turn_only(tmp_path, repo_root):
-    cfg = tiny_config(tmp_path, "train.max_seq_length=2048")
+    # Unpacked here; tests/test_packing.py checks the same mask inside packed rows.
+    cfg = tiny_config(tmp_path, "train.max_seq_length=2048", "train.packing=false")
     prepare.run(cfg)
-    trainer, tok, _, _ = train.build_trainer(cfg, tmp_path / "train")
-    batch = next(iter(trainer.get_train_dataloader()))
+    setup = train.build_trainer(cfg, tmp_path / "train")
+    tok = setup.tokenizer
+    batch = next(iter(setup.trainer.get_train_dataloader()))
     ids, labels = batch["input_ids"][0], batch["labels"][0]
     keep = labels != -100
     first = int(keep.nonzero()[0])
@@ -46,6 +48,12 @@ def test_train_stage_writes_adapter_manifest_and_plot(trained):
     targets = set(json.loads((result.adapter_dir / "adapter_config.json").read_text())["target_modules"])
     assert targets == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
     assert m["steps"] == 2 and m["device"] == "cpu" and m["quantization"] == "none"
+    # Packed by default; TINY's rows of 128 tokens hold one (cut) example each, as many tokens a step as
+    # unpacked batch 1, and on CPU the step fits memory without checkpointing.
+    assert m["packing"] and (m["max_seq_length"], m["micro_batch_rows"], m["grad_accum"]) == (128, 1, 1)
+    assert m["gradient_checkpointing"] is False and m["kernels"] == "none" and m["attention"] == "sdpa"
+    assert m["train_examples"] == 9 and m["truncated_examples"] == 9
+    assert m["tokens_seen"] == 2 * 128
     assert m["final_train_loss"] > 0 and m["final_val_loss"] > 0
     assert m["tokens_per_s"] > 0 and m["peak_memory_mb"] > 0 and m["wall_s"] > 0
     assert (result.out_dir / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
@@ -92,10 +100,38 @@ def test_with_rung_changes_only_rank_and_length(repo_root, tmp_path):
     assert (cfg.train.lora.r, cfg.train.max_seq_length) == (4, 128)
 
 
-def test_cuda_request_without_gpu_is_a_config_error(repo_root, tmp_path):
+def test_oom_shrinks_the_budget_of_later_rungs(repo_root, tmp_path):
+    cfg = tiny_config(tmp_path, "train.memory_budget_gb=20",
+                      "train.fallback=[{r: 8, max_seq_length: auto}, {r: 8, max_seq_length: 256}, {r: 4, max_seq_length: 128}]")
+    seen = []
+
+    def attempt(c):
+        seen.append((c.train.max_seq_length, c.train.memory_budget_gb))
+        if len(seen) < 3:
+            raise TrainOOM(c.rung(), "CUDA out of memory")
+        return "ok"
+
+    assert train.walk_ladder(cfg, attempt) == "ok"
+    assert seen == [("auto", 20), (256, 15), (128, 11.25)]
+
+
+@pytest.mark.parametrize("kernels, error", [("auto", None), ("none", None), ("liger", "train.kernels")])
+def test_kernels_fall_back_cleanly_on_cpu(repo_root, tmp_path, kernels, error):
     import torch
 
-    from medgen.errors import ConfigError
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    cfg = tiny_config(tmp_path, f"train.kernels={kernels}")
+    if error:
+        with pytest.raises(ConfigError, match=error):
+            train.plan(cfg)
+    else:
+        p = train.plan(cfg)
+        assert (p.kernels, p.attention) == ("none", "sdpa")
+
+
+def test_cuda_request_without_gpu_is_a_config_error(repo_root, tmp_path):
+    import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
@@ -109,4 +145,20 @@ def test_qlora_on_cuda_trains_in_nf4(tmp_path, repo_root):
     prepare.run(cfg)
     m = train.run(cfg).to_manifest()
     assert m["device"] == "cuda" and m["quantization"] == "nf4" and m["optimizer"] == "paged_adamw_8bit"
-    assert m["steps"] == 2 and m["peak_memory_kind"] == "cuda_allocated"
+    assert m["steps"] == 2 and m["peak_memory_kind"] == "cuda_allocated" and m["packing"]
+    assert m["peak_memory_mb"] <= 1024 * m["estimated_peak_gb"], "the planner's estimate bounds the real peak"
+
+
+@pytest.mark.cuda
+def test_bench_8b_qlora_runs_both_recipes(repo_root, tmp_path):
+    """The bench's GPU path: a random Llama-3.1-8B-shaped model in NF4, seed recipe and default, a few steps."""
+    pytest.importorskip("bitsandbytes", reason="QLoRA needs bitsandbytes (pip install medgen[cuda])")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_train", "bench/bench_train.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = bench.main(["--shape", "llama31-8b", "--tokens", "16384", "--records", "60",
+                      "--work", str(tmp_path), "--out", str(tmp_path / "bench.json")])
+    assert out["default"]["tokens"] >= 16384 and out["seed"]["tokens"] >= 16384
+    assert out["default"]["peak_gib"] <= 22 and out["ratio"] > 1

@@ -4,15 +4,23 @@
     prefect worker start --pool slurm-gpu
 
 The job variables below are the work-pool form in the UI; each has a default and a description.
+
+Who may set what: every job variable becomes one #SBATCH line, checked against what sbatch accepts
+(`medgen.slurm.JobSpec`), except those in PRIVILEGED, which decide what code runs as the worker's user.
+A pool admin sets those in the pool's base job template, and a deployment's author (who already chooses
+the code its jobs run) in the deployment's job_variables; a flow run that overrides one is refused before
+anything reaches Slurm. To give every job of a pool its setup lines, as a pool admin:
+
+    prefect work-pool get-default-base-job-template --type slurm > slurm-template.json
+    # set variables.properties.setup_commands.default, then
+    prefect work-pool update slurm-gpu --base-job-template slurm-template.json
 """
 
 from __future__ import annotations
 
 import shlex
 import sys
-import tempfile
-from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import anyio
 from pydantic import Field
@@ -22,7 +30,21 @@ from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker
 
 from medgen import slurm
 from medgen.constants import FAILURE_KIND_LABEL
-from medgen.io import log_tail
+from medgen.io import read_tail
+
+# Shell lines, the command, the environment (PYTHONPATH, LD_PRELOAD) and the directory the interpreter
+# starts in (`python -m` imports from it) each let their author run code as the worker's user.
+PRIVILEGED = ("command", "setup_commands", "env", "working_dir")
+_PRIVILEGED_NOTE = ("Privileged (pool admins): set it in the work pool's base job template or a deployment's "
+                    "job_variables; a flow run may not override it.")
+
+
+def refused_overrides(flow_run_job_variables: dict[str, Any]) -> list[str]:
+    """Why a flow run's own job_variables may not be used, one line per privileged key it sets."""
+    keys = sorted({key.split(".")[0] for key in flow_run_job_variables} & set(PRIVILEGED))
+    return [f"{key}: a flow run's job_variables may not set it, since it runs code as the worker's user; "
+            "set it in the work pool's base job template or the deployment's job_variables (pool admins)"
+            for key in keys]
 
 
 class SlurmJobConfiguration(BaseJobConfiguration):
@@ -39,18 +61,27 @@ class SlurmJobConfiguration(BaseJobConfiguration):
     setup_commands: list[str] = Field(default_factory=list)
     poll_interval_s: float = Field(default=5.0)
 
+    @classmethod
+    async def resolve_for_flow_run(cls, flow_run: FlowRun, **kwargs: Any) -> SlurmJobConfiguration:
+        # Prefect lays the flow run's job_variables over the deployment's and the pool's: refuse the
+        # privileged ones there, before they are merged and their origin is lost.
+        refused = refused_overrides(flow_run.job_variables or {})
+        if refused:
+            raise slurm.JobSpecError(refused)
+        return await super().resolve_for_flow_run(flow_run, **kwargs)
+
     @staticmethod
     def _base_flow_run_command() -> str:
         # The worker's own interpreter: on a shared file system the job sees the same environment.
         return f"{shlex.quote(sys.executable)} -m prefect flow-run execute"
 
     def job_spec(self, flow_run: FlowRun) -> slurm.JobSpec:
+        """The sbatch job; JobSpecError names every job variable sbatch would misread."""
         return slurm.JobSpec(
-            command=self.command or self._base_flow_run_command(),
-            job_name=self.name or f"prefect-{flow_run.name}",
-            partition=self.partition, gres=self.gres, constraint=self.constraint, time=self.time_limit,
+            command=self.command or self._base_flow_run_command(), name=self.name or flow_run.name,
+            partition=self.partition, gres=self.gres, constraint=self.constraint, time_limit=self.time_limit,
             mem=self.mem, cpus_per_task=self.cpus_per_task, account=self.account, qos=self.qos,
-            output=self.output, workdir=self.working_dir, setup=list(self.setup_commands),
+            output=self.output, working_dir=self.working_dir, setup_commands=list(self.setup_commands),
             env={k: v for k, v in self.env.items() if v is not None},
         )
 
@@ -68,14 +99,23 @@ class SlurmVariables(BaseVariables):
     account: Optional[str] = Field(default=None, title="Account", description="#SBATCH --account to charge.")
     qos: Optional[str] = Field(default=None, title="QOS", description="#SBATCH --qos.")
     output: str = Field(default="slurm-%j.out", title="Log path",
-                        description="#SBATCH --output; %j is the job id. Relative paths are under the working dir.")
+                        description="#SBATCH --output; its file name must hold %j (the job id). Relative paths "
+                        "are under the working dir. The worker creates its directory owner-only, and the job "
+                        "runs with umask 077, so the log (which may hold record text) is owner-only.")
     working_dir: Optional[str] = Field(default=None, title="Working directory",
-                                       description="#SBATCH --chdir: where the job starts (a shared file system).")
+                                       description="#SBATCH --chdir: where the job starts (a shared file system). "
+                                       + _PRIVILEGED_NOTE)
     setup_commands: list[str] = Field(
         default_factory=list, title="Setup lines",
         description="Shell lines run before the flow: module loads, environment fixes "
         "(e.g. export CUDA_HOME=$CONDA_PREFIX; export LD_LIBRARY_PATH=$CUDA_HOME/lib:$LD_LIBRARY_PATH), "
-        "venv activation (source /path/.venv/bin/activate).")
+        "venv activation (source /path/.venv/bin/activate). They run as the worker's user. " + _PRIVILEGED_NOTE)
+    env: dict[str, Optional[str]] = Field(
+        default_factory=dict, title="Environment Variables",
+        description="Exported before the setup lines; names are letters, digits and _. " + _PRIVILEGED_NOTE)
+    command: Optional[str] = Field(
+        default=None, description="The command the job execs; leave blank for the worker's own "
+        "`python -m prefect flow-run execute`. " + _PRIVILEGED_NOTE)
     poll_interval_s: float = Field(default=5.0, title="Poll interval (s)",
                                    description="How often the worker asks Slurm for the job state.")
 
@@ -96,14 +136,8 @@ class SlurmWorker(BaseWorker[SlurmJobConfiguration, SlurmVariables, SlurmWorkerR
                   task_status: Optional[anyio.abc.TaskStatus] = None) -> SlurmWorkerResult:
         logger = self.get_flow_run_logger(flow_run)
         spec = configuration.job_spec(flow_run)
-        with tempfile.NamedTemporaryFile("w", prefix="medgen-sbatch-", suffix=".sh", delete=False) as f:
-            f.write(spec.script())
-            script = Path(f.name)
-        try:
-            job_id = await anyio.to_thread.run_sync(slurm.submit, script)
-        finally:
-            script.unlink(missing_ok=True)
-        log = slurm.log_path(spec.output, job_id, spec.workdir)
+        job_id = await anyio.to_thread.run_sync(slurm.submit, spec)
+        log = slurm.log_path(spec.output, job_id, spec.working_dir)
         logger.info("Submitted Slurm job %s (log: %s)", job_id, log)
         if task_status is not None:
             task_status.started(job_id)  # becomes the flow run's infrastructure_pid, for cancellation
@@ -122,8 +156,8 @@ class SlurmWorker(BaseWorker[SlurmJobConfiguration, SlurmVariables, SlurmWorkerR
                 await anyio.to_thread.run_sync(slurm.cancel, job_id)
             await anyio.sleep(configuration.poll_interval_s)
 
-        tail = log_tail(log) if state.state != "COMPLETED" else ""
-        final = slurm.effective_state(state, tail)
+        # The whole end of the log decides the state; only its quotable lines reach the run's log and state.
+        final = slurm.effective_state(state, (read_tail(log) or "") if state.state != "COMPLETED" else "")
         code = slurm.STATE_EXIT_CODES.get(final, 1)
         if final in slurm.STATE_KINDS:
             # Slurm ended the job, so its flow could not record why: say it as data on the run.
@@ -131,7 +165,8 @@ class SlurmWorker(BaseWorker[SlurmJobConfiguration, SlurmVariables, SlurmWorkerR
                 flow_run.id, {FAILURE_KIND_LABEL: slurm.STATE_KINDS[final].value, "slurm.state": final})
         if code != 0:
             message = (f"Slurm job {job_id} ended {final} ({slurm.TERMINAL_STATES.get(final, '')}"
-                       f"{', exit code ' + state.exit_code if state.exit_code else ''}); log tail:\n{tail}")
+                       f"{', exit code ' + state.exit_code if state.exit_code else ''}); log tail "
+                       f"(lines that may hold record text are left in {log}):\n{slurm.job_log_tail(log)}")
             logger.error(message)
             # A job killed from outside (time limit, memory, node) leaves the run Running: say why it crashed.
             await self._propose_crashed_state(flow_run, message[:2000])
@@ -143,8 +178,12 @@ class SlurmWorker(BaseWorker[SlurmJobConfiguration, SlurmVariables, SlurmWorkerR
 
     async def kill_infrastructure(self, infrastructure_pid: str, configuration: SlurmJobConfiguration,
                                   grace_seconds: int = 30) -> None:
-        state = await anyio.to_thread.run_sync(slurm.job_state, infrastructure_pid)
+        try:
+            job_id = slurm.checked_job_id(infrastructure_pid)
+        except slurm.SlurmError as e:
+            raise InfrastructureNotFound(f"no Slurm job to cancel: {e}") from None
+        state = await anyio.to_thread.run_sync(slurm.job_state, job_id)
         if state.state == "UNKNOWN":
-            raise InfrastructureNotFound(f"Slurm job {infrastructure_pid} not found")
+            raise InfrastructureNotFound(f"Slurm job {job_id} not found")
         if not state.terminal:
-            await anyio.to_thread.run_sync(slurm.cancel, infrastructure_pid)
+            await anyio.to_thread.run_sync(slurm.cancel, job_id)

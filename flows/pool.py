@@ -1,0 +1,82 @@
+"""Every stage as its own deployable flow, so that with `orchestration.gpu_pool` set each runs as a job on
+that work pool (a Slurm GPU node; a CPU-sized job for prepare and evaluate) and the orchestrating `retrain`
+flow on the login node only moves manifests and decisions.
+
+    prefect --no-prompt deploy --all   # prefect.yaml: <stage>/slurm-gpu for each stage below
+
+Each takes the whole resolved config, so a job runs exactly what the orchestrator decided.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+
+from medgen.tasks.stages import (canaries_task, evaluate_task, export_task, generate_task, merge_task,
+                                 prepare_task, serve_task, train_task)
+
+
+@flow(name="prepare")
+def prepare_flow(config: dict) -> dict:
+    """Build the splits (tokenizes, so it runs where the tokenizer may be loaded)."""
+    return prepare_task(config).to_manifest()
+
+
+@flow(name="train")
+def train_flow(config: dict) -> dict:
+    """Train one rung of the OOM ladder (a whole config, as resolved by the `retrain` flow)."""
+    return train_task(config).to_manifest()
+
+
+@flow(name="merge")
+def merge_flow(config: dict) -> dict:
+    """Merge the trained adapter into the 16-bit base."""
+    return merge_task(config).to_manifest()
+
+
+@flow(name="export")
+def export_flow(config: dict) -> dict:
+    """Convert to GGUF and verify it against the merged model (on the job's GPU where there is one)."""
+    return export_task(config).to_manifest()
+
+
+@flow(name="serve")
+def serve_flow(config: dict) -> dict:
+    """Serve and smoke-test inside the job; the server stops with it.
+
+    With `serve.keep_running` the job is the server: it stays up until the job's time limit, a cancel from
+    the UI, or `medgen serve --stop` (which cancels the job); its URL is in serve/server.json and the logs.
+    """
+    import time
+
+    result = serve_task(config)
+    server = result.server
+    if server is None:
+        return result.to_manifest()
+    logger = get_run_logger()
+    logger.info("serving %s at %s (PID %s); stop it with `medgen serve --stop` or by cancelling this run",
+                server.model, server.url, server.pid)
+    try:
+        while server.alive():
+            time.sleep(5)
+    finally:
+        server.stop()
+    logger.warning("the server exited on its own; see %s", server.log_path)
+    return result.to_manifest()
+
+
+@flow(name="generate")
+def generate_flow(config: dict) -> dict:
+    """Generate one shard of the corpus, with its own model server inside the job."""
+    return generate_task(config).to_manifest()
+
+
+@flow(name="canaries")
+def canaries_flow(config: dict) -> dict:
+    """Prompt the model for the planted canaries' metadata, with its own model server inside the job."""
+    return canaries_task(config).to_manifest()
+
+
+@flow(name="evaluate")
+def evaluate_flow(config: dict) -> dict:
+    """The corpus statistics and the gate's verdict (CPU only: the pool gives it no GPU)."""
+    return evaluate_task(config).to_manifest()
