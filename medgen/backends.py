@@ -18,7 +18,7 @@ from typing import Callable
 from medgen.config import PipelineConfig, is_loopback
 from medgen.constants import API_KEY_FILE
 from medgen.errors import ServeError
-from medgen.io import atomic_write_text, ensure_dir, log_tail, owner_only
+from medgen.io import EVERY_LINE, atomic_write_text, ensure_dir, log_tail, owner_only
 
 RunCommand = Callable[[list[str], dict], None]
 
@@ -56,8 +56,9 @@ class Backend(abc.ABC):
     def alive(self) -> bool:
         """Whether the server process medgen started is still running (False for one it only connected to)."""
 
-    def log_tail(self, n: int = 20) -> str:
-        return log_tail(self.log_path, n) if self.log_path else ""
+    def log_tail(self, n: int = 20, before_ready: bool = False) -> str:
+        # Before it answered, the server has been sent no request: its whole log may be quoted.
+        return log_tail(self.log_path, n, safe=EVERY_LINE if before_ready else None) if self.log_path else ""
 
 
 @dataclass
@@ -127,7 +128,7 @@ class OllamaBackend(Backend):
         while time.monotonic() - t0 < timeout_s:
             if self.proc is not None and self.proc.poll() is not None:
                 raise ServeError(f"ollama serve exited with {self.proc.returncode} before it was ready; "
-                                 f"log tail ({self.log_path}):\n{self.log_tail()}")
+                                 f"log tail ({self.log_path}):\n{self.log_tail(before_ready=True)}")
             try:
                 with urllib.request.urlopen(self.url + "/api/version", timeout=2) as r:
                     json.loads(r.read())
@@ -135,7 +136,7 @@ class OllamaBackend(Backend):
             except (OSError, ValueError):
                 time.sleep(0.25)
         raise ServeError(f"Ollama at {self.url} not ready after {timeout_s:.0f} s (serve.ready_timeout_s); "
-                         f"log tail:\n{self.log_tail()}")
+                         f"log tail:\n{self.log_tail(before_ready=True)}")
 
     def stored_template(self) -> str:
         """The TEMPLATE Ollama stored for the model (`/api/show`)."""
@@ -186,7 +187,8 @@ def api_key(config: PipelineConfig) -> str:
                              "holding one key") from None
         if len(key) < 16:
             raise ServeError(f"serve.api_key_file: expected a key of at least 16 characters in {path}, got "
-                             f"{len(key)}; generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+                             f"{len(key)}; make one with "
+                             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
         return key
     path = config.stage_dir("serve") / API_KEY_FILE
     if path.is_file():

@@ -113,7 +113,8 @@ def train(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt, force: boo
     cfg = _load(config, [*(set or []), *(["orchestration.force=true"] if force else [])])
     with _locked(cfg, "train"):
         m = stage.walk_ladder(cfg, lambda c: skip.run(c, "train", progress=sys.stderr.isatty()))
-    console.print(f"[green]train {'skipped (made from these inputs)' if m.skipped else 'done'}[/] in {m.wall_s} s: rung r={m.rung.r} seq={m.rung.max_seq_length}, train "
+    verb = "skipped (made from these inputs)" if m.skipped else "done"
+    console.print(f"[green]train {verb}[/] in {m.wall_s} s: rung r={m.rung.r} seq={m.rung.max_seq_length}, train "
                   f"loss {m.final_train_loss}, val loss {m.final_val_loss} → {m.adapter_dir}")
 
 
@@ -183,8 +184,10 @@ def generate(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
     from medgen import generate as stage
 
     # Shards run at once, from several nodes: each locks its own folder, not the whole run.
-    m = _stage("generate", config, set, force, fn=stage.merge_shards if merge else None,
-               lock_dir=lambda cfg: stage.out_dir_for(cfg, cfg.generate) if cfg.generate.shards > 1 and not merge else None)
+    def lock_dir(cfg):
+        return stage.out_dir_for(cfg, cfg.generate) if cfg.generate.shards > 1 and not merge else None
+
+    m = _stage("generate", config, set, force, fn=stage.merge_shards if merge else None, lock_dir=lock_dir)
     c = m.counts
     console.print(f"{c['valid']}/{c['planned']} valid ({c['valid_fraction']:.1%}), rejected by reason: "
                   f"{m.rejections_by_reason or 'none'}; {m.tokens_per_s} tokens/s → {m.files.get('records')}")

@@ -216,6 +216,9 @@ def quotable_lines(lines: list[str], path: Path, safe: re.Pattern | None = None)
     return out
 
 
+EVERY_LINE = re.compile("")  # `safe` for a log known to hold no record text (a server not yet sent a request)
+
+
 def log_tail(path: Path, n: int = 30, safe: re.Pattern | None = None) -> str:
     """The last `n` quotable lines of a log (see quotable_lines), for an error or a state message."""
     text = read_tail(path)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medgen.errors import ExportError, ServeError
-from medgen.io import log_tail, stop_process_group
+from medgen.io import EVERY_LINE, log_tail, stop_process_group
 
 if TYPE_CHECKING:
     import xllamacpp
@@ -151,8 +151,10 @@ class LlamaCppProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def log_tail(self, n: int = 20) -> str:
-        return log_tail(self.log_path, n)
+    def log_tail(self, n: int = 20, before_ready: bool = False) -> str:
+        # Before /health answered, the server has been sent no request: its log is the engine's own words
+        # (why a model failed to load) and holds no record text, so all of it may be quoted.
+        return log_tail(self.log_path, n, safe=EVERY_LINE if before_ready else None)
 
     def stop(self, timeout_s: float = 10) -> None:
         stop_process_group(self.proc, timeout_s)
@@ -163,12 +165,12 @@ class LlamaCppProcess:
         while True:
             if self.proc.poll() is not None:
                 raise ServeError(f"llama.cpp server exited with {self.proc.returncode} before it was ready; "
-                                 f"log tail ({self.log_path}):\n{self.log_tail()}")
+                                 f"log tail ({self.log_path}):\n{self.log_tail(before_ready=True)}")
             if _healthy(self.url):
                 return time.monotonic() - t0
             if time.monotonic() - t0 > timeout_s:
-                raise ServeError(f"llama.cpp server at {self.url} not ready after {timeout_s:.0f} s "
-                                 f"(ready_timeout_s); log tail ({self.log_path}):\n{self.log_tail()}")
+                raise ServeError(f"llama.cpp server at {self.url} not ready after {timeout_s:.0f} s (ready_timeout_s); "
+                                 f"log tail ({self.log_path}):\n{self.log_tail(before_ready=True)}")
             time.sleep(0.2)
 
 

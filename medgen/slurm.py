@@ -202,6 +202,8 @@ def _run(cmd: list[str], check: bool = True, umask: int = -1) -> subprocess.Comp
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, umask=umask)
     except FileNotFoundError:
         raise SlurmError(f"`{cmd[0]}` not found: run the worker where the Slurm client tools are on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise SlurmError(f"`{cmd[0]}` did not answer in 60 s (a busy or unreachable controller)") from None
     if check and proc.returncode != 0:
         raise SlurmError(f"`{shlex.join(cmd)}` exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
     return proc

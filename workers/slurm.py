@@ -60,6 +60,7 @@ class SlurmJobConfiguration(BaseJobConfiguration):
     working_dir: Optional[str] = Field(default=None)
     setup_commands: list[str] = Field(default_factory=list)
     poll_interval_s: float = Field(default=5.0)
+    unknown_timeout_s: float = Field(default=600.0)
 
     @classmethod
     async def resolve_for_flow_run(cls, flow_run: FlowRun, **kwargs: Any) -> SlurmJobConfiguration:
@@ -116,8 +117,56 @@ class SlurmVariables(BaseVariables):
     command: Optional[str] = Field(
         default=None, description="The command the job execs; leave blank for the worker's own "
         "`python -m prefect flow-run execute`. " + _PRIVILEGED_NOTE)
+    unknown_timeout_s: float = Field(default=600.0, title="Unknown-state limit (s)",
+                                     description="How long a job no Slurm tool knows (sacct, squeue, scontrol) is "
+                                     "polled before the run is reported crashed.")
     poll_interval_s: float = Field(default=5.0, title="Poll interval (s)",
                                    description="How often the worker asks Slurm for the job state.")
+
+
+MAX_BACKOFF_S = 60.0
+
+
+async def wait_for_job(job_id: str, poll, cancel_requested, cancel, logger, interval_s: float,
+                       unknown_timeout_s: float) -> slurm.JobState:
+    """Poll until the job ends; return its last state (UNKNOWN when no tool has known it for too long).
+
+    A Slurm call that fails or times out (a busy controller) is retried with backoff and said once: the
+    job runs on, so the worker must not give up on it. scancel is sent once, when the run is cancelled.
+    """
+    last, failures, unknown_since, cancelled = None, 0, None, False
+    while True:
+        try:
+            state = await poll()
+        except (slurm.SlurmError, OSError) as e:  # slurm._run reports a timed-out call as SlurmError
+            failures += 1
+            if failures == 1:
+                logger.warning("Slurm job %s: asking Slurm for its state failed (%s); retrying, the job runs on",
+                               job_id, e)
+            await anyio.sleep(min(MAX_BACKOFF_S, interval_s * 2 ** min(failures, 6)))
+            continue
+        if failures:
+            logger.info("Slurm job %s: Slurm answers again after %d failed poll(s)", job_id, failures)
+            failures = 0
+        if state.state != last:
+            logger.info("Slurm job %s: %s (via %s)", job_id, state.state, state.source)
+            last = state.state
+        if state.terminal:
+            return state
+        if state.state == "UNKNOWN":
+            unknown_since = unknown_since if unknown_since is not None else anyio.current_time()
+            if anyio.current_time() - unknown_since > unknown_timeout_s:
+                return state
+        else:
+            unknown_since = None
+        if not cancelled and await cancel_requested():
+            logger.info("Flow run cancelled: scancel %s", job_id)
+            cancelled = True
+            try:
+                await cancel()
+            except slurm.SlurmError as e:
+                logger.warning("Slurm job %s: scancel failed (%s); polling on", job_id, e)
+        await anyio.sleep(interval_s)
 
 
 class SlurmWorkerResult(BaseWorkerResult):
@@ -143,18 +192,16 @@ class SlurmWorker(BaseWorker[SlurmJobConfiguration, SlurmVariables, SlurmWorkerR
             task_status.started(job_id)  # becomes the flow run's infrastructure_pid, for cancellation
 
         use_sacct = await anyio.to_thread.run_sync(slurm.accounting_available)
-        last = None
-        while True:
-            state = await anyio.to_thread.run_sync(slurm.job_state, job_id, use_sacct)
-            if state.state != last:
-                logger.info("Slurm job %s: %s (via %s)", job_id, state.state, state.source)
-                last = state.state
-            if state.terminal:
-                break
-            if await self._cancel_requested(flow_run):
-                logger.info("Flow run cancelled: scancel %s", job_id)
-                await anyio.to_thread.run_sync(slurm.cancel, job_id)
-            await anyio.sleep(configuration.poll_interval_s)
+        state = await wait_for_job(
+            job_id, lambda: anyio.to_thread.run_sync(slurm.job_state, job_id, use_sacct),
+            lambda: self._cancel_requested(flow_run), lambda: anyio.to_thread.run_sync(slurm.cancel, job_id),
+            logger, configuration.poll_interval_s, configuration.unknown_timeout_s)
+        if not state.terminal:
+            message = (f"Slurm job {job_id}: no Slurm tool (sacct, squeue, scontrol) has known it for "
+                       f"{configuration.unknown_timeout_s:.0f} s (unknown_timeout_s); stopped polling it")
+            logger.error(message)
+            await self._propose_crashed_state(flow_run, message)
+            return SlurmWorkerResult(identifier=job_id, status_code=1)
 
         # The whole end of the log decides the state; only its quotable lines reach the run's log and state.
         final = slurm.effective_state(state, (read_tail(log) or "") if state.state != "COMPLETED" else "")
