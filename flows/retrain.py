@@ -199,6 +199,8 @@ def _pipeline(cfg: PipelineConfig) -> dict:
     if cfg.orchestration.stop_after == "serve":
         return summary
     generated = generate_corpus(final)
+    if generated.skipped:
+        skipped.append("generate")
     summary["generate"] = generated.model_dump(mode="json", include={"counts", "rejections_by_reason", "tokens_per_s",
                                                                      "records_per_s", "files", "wall_s"})
     if cfg.orchestration.stop_after == "generate":
