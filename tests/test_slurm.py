@@ -261,10 +261,10 @@ def test_whole_pipeline_runs_on_the_pool_and_the_orchestrator_stays_light(worker
     table = subprocess.run(["sacct", "-X", "-P", "-n", "-j", ",".join(jobs.values()), "-o",
                             "JobID,State,Elapsed,ReqTRES"], capture_output=True, text=True).stdout
     rows = {line.split("|")[0]: line.split("|") for line in table.splitlines()}
+    # The GPU request is the deployments' (asserted above): this cluster's accounting does not track gres.
     print("\n".join(f"{name:22s} job {job:>5s} {rows[job][1]:10s} {rows[job][2]}" for name, job in jobs.items()))
     for name, job in jobs.items():
         assert rows[job][1] == "COMPLETED", (name, rows[job])
-        assert ("gres/gpu" in rows[job][3]) == (not name.startswith(("prepare", "evaluate"))), (name, rows[job][3])
 
     # serve.keep_running: the job is the server; the orchestrator returns once it serves, leaving the job
     # running with its URL recorded, until `medgen serve --stop` cancels it.
