@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from test_slurm import _cluster_up
 
 from medgen import slurm
 from medgen.io import OMITTED_MARKER, quotable_lines
@@ -233,13 +234,6 @@ def test_memory_kill_is_still_read_from_the_whole_tail(tmp_path):
 
 
 # --- against the real cluster, through a real worker ----------------------------------------------------
-
-
-def _cluster_up() -> bool:
-    if not shutil.which("sinfo"):
-        return False
-    proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
-    return proc.returncode == 0 and any(s in proc.stdout for s in ("idle", "mix", "alloc"))
 
 
 @pytest.fixture(scope="module")

@@ -13,16 +13,16 @@ import pytest
 
 from medgen import slurm
 
-ROOT = Path(__file__).resolve().parent.parent
-POOL = "slurm-test"
-pytestmark = pytest.mark.slurm
-
 
 def _cluster_up() -> bool:
     if not shutil.which("sinfo"):
         return False
     proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
     return proc.returncode == 0 and any(s in proc.stdout for s in ("idle", "mix", "alloc"))
+
+ROOT = Path(__file__).resolve().parent.parent
+POOL = "slurm-test"
+pytestmark = pytest.mark.slurm
 
 
 @pytest.fixture(scope="module")
