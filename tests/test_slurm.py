@@ -190,13 +190,14 @@ def test_cancel_from_prefect_scancels_the_job(worker, tmp_path):
 
 # The orchestrator as on a login node: the retrain flow in its own process, reporting what it loaded.
 ORCHESTRATOR = """
-import json, resource, sys
+import json, sys
 from medgen.flows.retrain import retrain
 summary = retrain(config_path="configs/default.yaml", overrides=json.loads(sys.argv[1]))
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "peft", "trl", "xllamacpp",
                                                              "llama_cpp", "bitsandbytes", "accelerate"))
-print("ORCHESTRATOR " + json.dumps({"summary": summary, "heavy_modules": heavy,
-                                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so it would report the pytest parent's size.
+hwm_kb = int(next(x for x in open("/proc/self/status") if x.startswith("VmHWM:")).split()[1])
+print("ORCHESTRATOR " + json.dumps({"summary": summary, "heavy_modules": heavy, "peak_rss_mb": hwm_kb / 1024}))
 """
 
 
