@@ -175,7 +175,9 @@ def _pipeline(cfg: PipelineConfig) -> dict:
 
     prepared = stage(cfg, "prepare")
     logger.info("prepare: %s", prepared.counts)
-    trained = walk_ladder(cfg, lambda c: stage(c, "train"))
+    # Here a signal means stop; on the pool it means the job's time or node ran out, and the rung resumes.
+    trained = walk_ladder(cfg, lambda c: stage(c, "train"),
+                          cfg.train.max_resumes if cfg.orchestration.gpu_pool else 0)
     logger.info("train: rung %s, val loss %s", trained.rung, trained.final_val_loss)
     final = cfg.with_rung(trained.rung)
     merged = stage(final, "merge")

@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.text import Text
 
 from medgen.config import PipelineConfig, load_config
-from medgen.errors import MedgenError
+from medgen.constants import EXIT_REQUEUE
+from medgen.errors import MedgenError, TrainInterrupted
 
 # Plain click rendering (rich_markup_mode=None): a bad option is then one "Error: ..." line, not a box that
 # wraps the message at the terminal's width.
@@ -63,13 +64,17 @@ def _error(message: str) -> None:
 
 
 def _main(fn: Callable) -> Callable:
-    """Turn medgen's own errors into one clear message and exit code 2, not a traceback."""
+    """Turn medgen's own errors into one clear message and exit code 2, not a traceback; a training stopped
+    by a signal after its checkpoint exits EXIT_REQUEUE, so a scheduler's script can requeue it."""
     import functools
 
     @functools.wraps(fn)
     def wrapper(*a, **kw):
         try:
             return fn(*a, **kw)
+        except TrainInterrupted as e:
+            _error(str(e))
+            raise typer.Exit(EXIT_REQUEUE) from None
         except MedgenError as e:
             _error(str(e))
             raise typer.Exit(2) from None
@@ -114,6 +119,8 @@ def train(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt, force: boo
     with _locked(cfg, "train"):
         m = stage.walk_ladder(cfg, lambda c: skip.run(c, "train", progress=sys.stderr.isatty()))
     verb = "skipped (made from these inputs)" if m.skipped else "done"
+    if m.resumed_from_step is not None and not m.skipped:
+        verb += f" (resumed from step {m.resumed_from_step})"
     console.print(f"[green]train {verb}[/] in {m.wall_s} s: rung r={m.rung.r} seq={m.rung.max_seq_length}, train "
                   f"loss {m.final_train_loss}, val loss {m.final_val_loss} → {m.adapter_dir}")
 

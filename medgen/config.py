@@ -235,6 +235,10 @@ class TrainConfig(_Model):
         description="OOM ladder: attempts in order; only CUDA out-of-memory moves to the next rung. "
         "Empty means one attempt with lora.r and max_seq_length.",
     )
+    max_resumes: int = Field(
+        3, ge=0, description="On the GPU pool: how often a rung whose job hit its time limit, was preempted or lost "
+        "its node is run again, resuming from its newest checkpoint (a Slurm requeue of the same job, else a new "
+        "job). Never moves down the OOM ladder.")
 
     @field_validator("max_seq_length", mode="before")
     @classmethod

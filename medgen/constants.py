@@ -34,6 +34,10 @@ FAILURE_KIND_LABEL = "medgen.failure_kind"
 # train / merge
 ADAPTER_DIR = "adapter"
 CHECKPOINT_DIR = "checkpoints"
+# Written into a checkpoint folder once the Trainer has saved all of it: one without it was cut short.
+CHECKPOINT_COMPLETE_FILE = "medgen-complete.json"
+# A process that saved its state on a signal and wants to be run again exits with this (sysexits' EX_TEMPFAIL).
+EXIT_REQUEUE = 75
 LOSS_PLOT_FILE = "loss_curve.png"
 MERGED_DIR = "merged"
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

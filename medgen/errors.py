@@ -86,6 +86,20 @@ class TrainOOM(MedgenError):
         super().__init__(f"out of memory with r={rung.r}, max_seq_length={rung.max_seq_length}: {message}")
 
 
+class TrainInterrupted(MedgenError):
+    """A signal stopped training after it saved a checkpoint: SIGUSR1 (Slurm's warning before the time limit,
+    `--signal=B:USR1@<grace>`) or SIGTERM (preemption, scancel, shutdown). Rerunning the same rung resumes."""
+
+    def __init__(self, rung: Rung, signal_name: str, step: int, checkpoint: str):
+        self.rung, self.signal_name, self.step, self.checkpoint = rung, signal_name, step, checkpoint
+        self.kind = FailureKind.TIMEOUT if signal_name == "SIGUSR1" else FailureKind.PREEMPTED
+        super().__init__(f"train stopped by {signal_name} at step {step} (r={rung.r}, max_seq_length="
+                         f"{rung.max_seq_length}); checkpoint saved in {checkpoint}; run it again to resume there")
+
+    def details(self) -> dict:
+        return {"signal": self.signal_name, "step": self.step, "checkpoint": self.checkpoint}
+
+
 class LadderExhausted(MedgenError):
     """Every rung of the OOM fallback ladder ran out of memory."""
 

@@ -123,6 +123,8 @@ class TrainResult(StageResult):
     attention: Optional[str] = Field(None, description="transformers attn_implementation.")
     kernels: Optional[str] = Field(None, description="'liger' or 'none'.")
     estimated_peak_gb: Optional[float] = Field(None, description="The planner's estimate (packing.memory_model).")
+    resumed_from_step: Optional[int] = Field(None, description="The checkpoint step this run resumed from; None "
+                                             "when it started at step 0.")
 
     def _outputs(self) -> list:
         return [self.adapter_dir]

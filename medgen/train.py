@@ -20,8 +20,10 @@ from typing import Callable, TypeVar
 from medgen.config import PipelineConfig
 from medgen.constants import ADAPTER_DIR, CHECKPOINT_DIR, LIGER_KERNELS, LOSS_PLOT_FILE, OOM_BUDGET_FACTOR, SPLIT_FILE
 from medgen.dataset import token_lengths
-from medgen.errors import ConfigError, LadderExhausted, TrainOOM
+from medgen.errors import ConfigError, FailureKind, LadderExhausted, MedgenError, TrainInterrupted, TrainOOM
+from medgen import resume
 from medgen.io import atomic_dir, ensure_dir, owner_only, peak_rss_mb
+from medgen.lock import run_lock
 from medgen.modeling import load_causal_lm, load_tokenizer, resolve_base
 from medgen.packing import GIB, Layout, memory_model, plan_layout, shape_of
 from medgen.plots import figure
@@ -178,6 +180,16 @@ class Setup:
     plan: Plan
     base: str
     layout: Layout
+    checkpoints: Path  # this rung's own checkpoint folder (medgen/resume.py)
+
+
+def checkpoints_dir(config: PipelineConfig, out_dir: Path, lay: Layout) -> Path:
+    """`train/checkpoints/<key>`: the key hashes what shapes the weights, so each rung and config has its own."""
+    prepared = PrepareResult.from_manifest(config.stage_dir("prepare"))
+    key = resume.checkpoint_key(config.model.model_dump(mode="json"), config.train.model_dump(mode="json"),
+                                config.data.seed, prepared.fingerprint,
+                                {"rows": lay.rows, "grad_accum": lay.grad_accum, "max_seq_length": lay.max_seq_length})
+    return out_dir / CHECKPOINT_DIR / key
 
 
 def build_trainer(config: PipelineConfig, out_dir: Path, callbacks=()) -> Setup:
@@ -193,9 +205,10 @@ def build_trainer(config: PipelineConfig, out_dir: Path, callbacks=()) -> Setup:
     train_rows = read_rows(prepare_dir, "train")
     train_ds, val_ds = conversations(train_rows), conversations(read_rows(prepare_dir, "val"))
     lay = layout(config, base, tok, train_rows, p)
+    checkpoints = checkpoints_dir(config, out_dir, lay)
     model = _load_model(config, base, p, lay.gradient_checkpointing)
     args = SFTConfig(
-        output_dir=str(out_dir / CHECKPOINT_DIR),
+        output_dir=str(checkpoints),
         max_length=lay.max_seq_length,
         # TRL's best-fit decreasing keeps examples whole (one longer than a row is cut, as without packing);
         # packing implies its padding-free collator: position ids restart per example, no attention mask.
@@ -241,7 +254,7 @@ def build_trainer(config: PipelineConfig, out_dir: Path, callbacks=()) -> Setup:
         model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds if len(val_ds) else None,
         processing_class=tok, peft_config=peft_config, callbacks=list(callbacks),
     )
-    return Setup(trainer, tok, p, base, lay)
+    return Setup(trainer, tok, p, base, lay, checkpoints)
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -294,21 +307,31 @@ def inputs(config: PipelineConfig) -> dict:
 
 
 def run(config: PipelineConfig, progress: bool = False) -> TrainResult:
-    """Train one rung (config.train.lora.r, config.train.max_seq_length); CUDA OOM raises TrainOOM."""
+    """Train one rung (config.train.lora.r, config.train.max_seq_length), resuming from the newest complete
+    checkpoint of the same rung and config. CUDA OOM raises TrainOOM; SIGUSR1/SIGTERM save a checkpoint and
+    raise TrainInterrupted."""
     import torch
 
     rung = config.rung()
-    prepared = PrepareResult.from_manifest(config.stage_dir("prepare"))
     out_dir = ensure_dir(config.stage_dir("train"))
     t0 = time.perf_counter()
-    with owner_only():
-        callbacks = [_progress_callback()] if progress else []
+    with owner_only(), resume.stop_on_signals() as stop:
+        callbacks = [*resume.callbacks(stop), *([_progress_callback()] if progress else [])]
         try:
             setup = build_trainer(config, out_dir, callbacks)
             trainer, tok, p, base, lay = setup.trainer, setup.tokenizer, setup.plan, setup.base, setup.layout
-            if p.device == "cuda":
-                torch.cuda.reset_peak_memory_stats()
-            result = trainer.train()
+            # One writer per checkpoint folder: a requeued job and its resubmitted twin take turns.
+            with run_lock(setup.checkpoints, f"train r={rung.r} seq={rung.max_seq_length}",
+                          config.orchestration.lock_wait_s):
+                start = resume.latest_complete(setup.checkpoints)
+                if start is not None:
+                    log.info("train: resuming from %s", start)
+                if p.device == "cuda":
+                    torch.cuda.reset_peak_memory_stats()
+                result = trainer.train(resume_from_checkpoint=str(start) if start else None)
+            if stop.signal_name is not None:
+                raise TrainInterrupted(rung, stop.signal_name, trainer.state.global_step,
+                                       str(setup.checkpoints / f"checkpoint-{trainer.state.global_step}"))
             evaluated_last = any("eval_loss" in h and h.get("step") == trainer.state.global_step
                                  for h in trainer.state.log_history)
             metrics = trainer.evaluate() if trainer.eval_dataset is not None and not evaluated_last else {}
@@ -345,7 +368,8 @@ def run(config: PipelineConfig, progress: bool = False) -> TrainResult:
             peak_memory_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1) if p.device == "cuda"
             else round(peak_rss_mb(), 1),
             peak_memory_kind="cuda_allocated" if p.device == "cuda" else "process_rss",
-            adapter_dir=adapter_dir, loss_plot=out_dir / LOSS_PLOT_FILE, checkpoints_dir=out_dir / CHECKPOINT_DIR,
+            adapter_dir=adapter_dir, loss_plot=out_dir / LOSS_PLOT_FILE, checkpoints_dir=setup.checkpoints,
+            resumed_from_step=int(start.name.rsplit("-", 1)[1]) if start else None,
             max_seq_length=lay.max_seq_length, truncated_examples=lay.truncated, packing=config.train.packing,
             micro_batch_rows=lay.rows, grad_accum=lay.grad_accum, gradient_checkpointing=lay.gradient_checkpointing,
             attention=p.attention, kernels=p.kernels, estimated_peak_gb=lay.estimated_peak_gb,
@@ -354,11 +378,13 @@ def run(config: PipelineConfig, progress: bool = False) -> TrainResult:
     return train_result
 
 
-def walk_ladder(config: PipelineConfig, attempt: Callable[[PipelineConfig], T]) -> T:
+def walk_ladder(config: PipelineConfig, attempt: Callable[[PipelineConfig], T], max_resumes: int = 0) -> T:
     """Try each rung of the OOM ladder in order with `attempt(config_for_rung)`.
 
-    Only TrainOOM moves down the ladder; any other error propagates as is. The caller chooses how an
-    attempt runs (in-process, a Prefect task run, a Slurm job), so each attempt keeps its real parameters.
+    Only TrainOOM moves down the ladder. A rung stopped by its time limit or by preemption (TrainInterrupted
+    there, or a job Slurm ended TIMEOUT/PREEMPTED/NODE_FAIL) is attempted again, up to `max_resumes` times,
+    and resumes from its checkpoint; any other error propagates as is. The caller chooses how an attempt runs
+    (in-process, a Prefect task run, a Slurm job), so each attempt keeps its real parameters.
     An OOM also shows that the memory estimate ran high: with train.memory_budget_gb set, each later rung
     plans to a smaller budget (OOM_BUDGET_FACTOR per failure), so it packs fewer tokens per micro-batch.
     """
@@ -368,9 +394,18 @@ def walk_ladder(config: PipelineConfig, attempt: Callable[[PipelineConfig], T]) 
         cfg = config.with_rung(rung)
         if budget is not None and failures:
             cfg.train.memory_budget_gb = round(budget * OOM_BUDGET_FACTOR ** len(failures), 2)
-        try:
-            return attempt(cfg)
-        except TrainOOM as e:
-            log.warning("train: %s; trying the next rung", e)
-            failures.append(str(e))
+        resumes = 0
+        while True:
+            try:
+                return attempt(cfg)
+            except TrainOOM as e:
+                log.warning("train: %s; trying the next rung", e)
+                failures.append(str(e))
+                break
+            except MedgenError as e:
+                if e.kind not in (FailureKind.TIMEOUT, FailureKind.PREEMPTED) or resumes >= max_resumes:
+                    raise
+                resumes += 1
+                log.warning("train: %s; running the same rung again to resume (%d of train.max_resumes=%d)",
+                            e, resumes, max_resumes)
     raise LadderExhausted(failures)
