@@ -9,8 +9,15 @@ Each takes the whole resolved config, so a job runs exactly what the orchestrato
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+import os
+import signal
 
+from prefect import flow, get_run_logger
+from prefect.logging.handlers import APILogHandler
+
+from medgen import slurm
+from medgen.constants import EXIT_REQUEUE
+from medgen.errors import TrainInterrupted
 from medgen.tasks.stages import (canaries_task, evaluate_task, export_task, generate_task, merge_task,
                                  prepare_task, serve_task, train_task)
 
@@ -23,8 +30,25 @@ def prepare_flow(config: dict) -> dict:
 
 @flow(name="train")
 def train_flow(config: dict) -> dict:
-    """Train one rung of the OOM ladder (a whole config, as resolved by the `retrain` flow)."""
-    return train_task(config).to_manifest()
+    """Train one rung of the OOM ladder (a whole config, as resolved by the `retrain` flow).
+
+    Stopped by a signal (the time-limit warning, preemption), it has saved a checkpoint; in a job submitted
+    with --requeue it then asks Slurm to run this same job again, and exits leaving the flow run running, so
+    the requeued job (same flow run) resumes and the orchestrator simply goes on waiting. Without --requeue,
+    or past train.max_resumes requeues, it fails, and the orchestrator decides (flows/retrain.py).
+    """
+    try:
+        return train_task(config).to_manifest()
+    except TrainInterrupted as e:
+        # Slurm's own SIGTERM follows a requeue: it must not turn this run into a crashed one on its way out.
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if not slurm.requeue_self(config["train"]["max_resumes"]):
+            signal.signal(signal.SIGTERM, previous)
+            raise
+        get_run_logger().warning("%s; requeued this Slurm job (%s), which resumes from there", e,
+                                 os.environ.get("SLURM_JOB_ID"))
+        APILogHandler().flush()
+        os._exit(EXIT_REQUEUE)
 
 
 @flow(name="merge")

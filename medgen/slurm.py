@@ -6,6 +6,8 @@ back to squeue/scontrol where accounting is disabled.
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import shlex
 import subprocess
@@ -15,6 +17,8 @@ from pathlib import Path
 
 from medgen.errors import FailureKind, MedgenError
 from medgen.io import LOG_READ_BYTES, QUOTED_LINE_CHARS, ensure_dir, quotable_lines, read_tail
+
+log = logging.getLogger(__name__)
 
 # Terminal states and what they mean for a flow run; anything else is still queued or running.
 TERMINAL_STATES = {
@@ -70,7 +74,12 @@ FIELD_FORMS: dict[str, tuple[str, re.Pattern, str]] = {
                "e.g. runs/slurm-logs/%j.out"),
     "working_dir": ("chdir", re.compile(r"[A-Za-z0-9_./+,=@:-]+", re.ASCII),
                     "a directory of letters, digits and _ . / + , = @ : - (no spaces), e.g. /shared/medgen"),
+    "signal": ("signal", re.compile(r"(?:[RB]:)?(?:SIG)?(?:USR1|USR2|TERM|INT|HUP|QUIT|ALRM|CONT|URG|[0-9]{1,2})"
+                                    r"(?:@[0-9]{1,5})?", re.ASCII),
+               "[B:]SIGNAL[@SECONDS], e.g. B:USR1@300 (the batch shell gets SIGUSR1 300 s before the time limit)"),
 }
+# Set in a job submitted with --requeue, so the job knows that it may ask Slurm to requeue it.
+REQUEUE_ENV = "MEDGEN_SLURM_REQUEUE"
 
 
 class SlurmError(MedgenError):
@@ -139,6 +148,8 @@ class JobSpec:
     qos: str | None = None
     output: str = "slurm-%j.out"
     working_dir: str | None = None
+    signal: str | None = None
+    requeue: bool = False
     setup_commands: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
 
@@ -171,6 +182,8 @@ class JobSpec:
             if "%" in log_dir:
                 problems.append(f"output: {_shown(self.output)} has a % pattern in its directory, which the "
                                 "worker creates before sbatch knows the job; expected e.g. runs/slurm-logs/%j.out")
+        if not isinstance(self.requeue, bool):
+            problems.append(f"requeue (#SBATCH --requeue): {_shown(self.requeue)}; expected true or false")
         if self.cpus_per_task is not None and (isinstance(self.cpus_per_task, bool)
                                                or not isinstance(self.cpus_per_task, int) or self.cpus_per_task < 1):
             problems.append(f"cpus_per_task (#SBATCH --cpus-per-task): {_shown(self.cpus_per_task)}; "
@@ -187,10 +200,12 @@ class JobSpec:
     def sbatch_lines(self) -> list[str]:
         opts = {"job-name": self.name, "cpus-per-task": self.cpus_per_task,
                 **{option: getattr(self, key) for key, (option, _, _) in FIELD_FORMS.items()}}
-        return [f"#SBATCH --{k}={v}" for k, v in opts.items() if v not in (None, "")]
+        return [f"#SBATCH --{k}={v}" for k, v in opts.items() if v not in (None, "")] + \
+            (["#SBATCH --requeue"] if self.requeue else [])
 
     def script(self) -> str:
-        exports = [f"export {k}={shlex.quote(str(v))}" for k, v in sorted(self.env.items())]
+        env = {**self.env, **({REQUEUE_ENV: "1"} if self.requeue else {})}
+        exports = [f"export {k}={shlex.quote(str(v))}" for k, v in sorted(env.items())]
         # umask 077: whatever the job writes (run_dir outputs, caches) is readable by its owner only.
         return "\n".join(["#!/bin/bash", *self.sbatch_lines(), "umask 077", "set -eo pipefail", *exports,
                           f'echo "{SETUP_BANNER}"', *self.setup_commands,
@@ -227,6 +242,24 @@ def submit(spec: JobSpec) -> str:
 
 def cancel(job_id: str) -> None:
     _run(["scancel", checked_job_id(job_id)])
+
+
+def requeue_self(max_restarts: int) -> bool:
+    """From inside a job submitted with --requeue: ask Slurm to run this same job again (same id, same flow
+    run), while it has been restarted fewer than `max_restarts` times. True when Slurm took the request."""
+    job_id = os.environ.get("SLURM_JOB_ID", "")
+    restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+    if os.environ.get(REQUEUE_ENV) != "1" or not _JOB_ID.fullmatch(job_id):
+        return False
+    if restarts >= max_restarts:
+        log.warning("Slurm job %s was requeued %d time(s) already (the limit); not requeueing it", job_id, restarts)
+        return False
+    try:
+        _run(["scontrol", "requeue", job_id])
+    except SlurmError as e:
+        log.warning("Slurm job %s: could not requeue it (%s)", job_id, e)
+        return False
+    return True
 
 
 @dataclass(frozen=True)

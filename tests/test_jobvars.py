@@ -56,6 +56,11 @@ HOSTILE = [
     ("output", "{tmp}/fixed.out", "names a fixed file"),
     ("output", "{tmp}/%j/x.out", "% pattern in its directory"),
     ("cpus_per_task", 0, "whole number >= 1"),
+    ("signal", "B:USR1@300\ntouch {marker}", "line break"),
+    ("signal", "B:USR1@300 --wrap=touch", "whitespace"),
+    ("signal", "B:KILL@300", "not a form sbatch accepts"),  # cannot be caught: no checkpoint
+    ("signal", "USR1@soon", "not a form sbatch accepts"),
+    ("requeue", "yes", "expected true or false"),
     # The old script exported each name unquoted: `export X;touch M;Y='1'`.
     ("env", {"X;touch {marker};Y": "1"}, "not a variable name"),
     ("env", {"1X": "1"}, "not a variable name"),
@@ -91,7 +96,8 @@ def test_hostile_value_is_refused_naming_field_problem_and_form(case, tmp_path):
     ("time_limit", "90"), ("time_limit", "04:00:00"), ("time_limit", "1-00:00:00"), ("time_limit", "2-12"),
     ("time_limit", "UNLIMITED"), ("mem", "32G"), ("mem", "500M"), ("mem", "2048"),
     ("output", "runs/slurm-logs/%j.out"), ("output", "/shared/logs/train-%x-%j.log"),
-    ("working_dir", "/shared/medgen"), ("cpus_per_task", 4), ("env", {"CUDA_HOME": "/opt/cuda", "_X1": ""}),
+    ("working_dir", "/shared/medgen"), ("cpus_per_task", 4), ("signal", "B:USR1@300"), ("signal", "USR2"),
+    ("signal", "B:SIGTERM@60"), ("signal", "10@120"), ("env", {"CUDA_HOME": "/opt/cuda", "_X1": ""}),
 ])
 def test_what_sbatch_accepts_becomes_one_directive(field, value):
     spec = slurm.JobSpec(command="true", **{field: value})
@@ -101,6 +107,32 @@ def test_what_sbatch_accepts_becomes_one_directive(field, value):
     if field != "env":
         option = slurm.FIELD_FORMS[field][0] if field in slurm.FIELD_FORMS else "cpus-per-task"
         assert f"#SBATCH --{option}={value}" in head
+
+
+@pytest.mark.parametrize("requeue", [True, False])
+def test_requeue_is_one_directive_and_tells_the_job(requeue):
+    script = slurm.JobSpec(command="true", requeue=requeue).script()
+    assert ("#SBATCH --requeue" in script) is requeue
+    assert (f"export {slurm.REQUEUE_ENV}=1" in script) is requeue
+
+
+@pytest.mark.parametrize("env, restarts_allowed, called", [
+    ({slurm.REQUEUE_ENV: "1", "SLURM_JOB_ID": "42", "SLURM_RESTART_COUNT": "1"}, 3, True),
+    ({slurm.REQUEUE_ENV: "1", "SLURM_JOB_ID": "42"}, 1, True),
+    ({slurm.REQUEUE_ENV: "1", "SLURM_JOB_ID": "42", "SLURM_RESTART_COUNT": "3"}, 3, False),  # used up
+    ({"SLURM_JOB_ID": "42"}, 3, False),  # submitted without --requeue
+    ({slurm.REQUEUE_ENV: "1"}, 3, False),  # not in a Slurm job
+])
+def test_a_job_requeues_itself_only_when_submitted_so_and_below_the_limit(monkeypatch, env, restarts_allowed,
+                                                                          called):
+    for k in (slurm.REQUEUE_ENV, "SLURM_JOB_ID", "SLURM_RESTART_COUNT"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    calls = []
+    monkeypatch.setattr(slurm, "_run", lambda cmd, **kw: calls.append(cmd))
+    assert slurm.requeue_self(restarts_allowed) is called
+    assert calls == ([["scontrol", "requeue", "42"]] if called else [])
 
 
 def test_env_values_reach_the_job_verbatim(tmp_path):

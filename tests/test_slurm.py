@@ -295,3 +295,44 @@ async def _runs_of_deployment(name):
 
     async with get_client() as client:
         return await client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])))
+
+
+def test_signalled_training_job_requeues_itself_and_resumes_in_the_same_flow_run(worker, server, tmp_path):
+    """What Slurm does before a time limit (`--signal=B:USR1@<grace>`, sent here with scancel): the training
+    job saves a checkpoint, requeues itself, and the same job and flow run resume from that step."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.deployments import run_deployment
+
+    from conftest import tiny_config
+    from medgen import prepare
+    from medgen.constants import CHECKPOINT_COMPLETE_FILE
+
+    cfg = tiny_config(tmp_path / "run", "train.max_steps=8", "train.save_steps=2", "train.eval_steps=100")
+    prepare.run(cfg)
+    jv = {"partition": "gpu", "gres": "gpu:1", "cpus_per_task": 2, "mem": "6G", "time_limit": "00:15:00",
+          "output": str(tmp_path / "%j.out"), "poll_interval_s": 1, "requeue": True, "signal": "B:USR1@60"}
+    name = _run(_deploy("train", "flows/pool.py:train_flow", "requeue-test", jv))
+    fr = run_deployment(name, parameters={"config": cfg.model_dump(mode="json")}, timeout=0)
+
+    checkpoints = tmp_path / "run" / "train" / "checkpoints"
+    deadline = time.monotonic() + 600
+    while not any(checkpoints.glob(f"*/checkpoint-*/{CHECKPOINT_COMPLETE_FILE}")):
+        assert time.monotonic() < deadline, "no checkpoint in 600 s"
+        time.sleep(0.2)
+    with get_client(sync_client=True) as client:
+        job = job_of(client.read_flow_run(fr.id))
+        subprocess.run(["scancel", "--signal=USR1", "--batch", job], check=True)
+        while not (run := client.read_flow_run(fr.id)).state.is_final():
+            assert time.monotonic() < deadline + 600, f"flow run still {run.state.name}"
+            time.sleep(1)
+        logs = [log.message for log in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[fr.id])))]
+    assert run.state.is_completed(), run.state
+    assert job_of(run) == job, "the same Slurm job ran again"
+    assert any("stopped by SIGUSR1 at step" in m and f"requeued this Slurm job ({job})" in m for m in logs), logs
+    shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
+    assert "Restarts=1" in shown, shown
+    manifest = json.loads((tmp_path / "run" / "train" / "manifest.json").read_text())
+    assert manifest["steps"] == 8 and 2 <= manifest["resumed_from_step"] < 8, manifest
+    assert (tmp_path / "run" / "train" / "adapter" / "adapter_model.safetensors").is_file()
+    print(f"requeued job {job}: stopped and resumed at step {manifest['resumed_from_step']} of 8")

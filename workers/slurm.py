@@ -58,6 +58,8 @@ class SlurmJobConfiguration(BaseJobConfiguration):
     qos: Optional[str] = Field(default=None)
     output: str = Field(default="slurm-%j.out")
     working_dir: Optional[str] = Field(default=None)
+    signal: Optional[str] = Field(default=None)
+    requeue: bool = Field(default=False)
     setup_commands: list[str] = Field(default_factory=list)
     poll_interval_s: float = Field(default=5.0)
     unknown_timeout_s: float = Field(default=600.0)
@@ -73,8 +75,11 @@ class SlurmJobConfiguration(BaseJobConfiguration):
 
     @staticmethod
     def _base_flow_run_command() -> str:
-        # The worker's own interpreter: on a shared file system the job sees the same environment.
-        return f"{shlex.quote(sys.executable)} -m prefect flow-run execute"
+        # The worker's own interpreter: on a shared file system the job sees the same environment. The engine
+        # itself (as Prefect's own runner starts it), not `prefect flow-run execute`, which runs it in a child
+        # process: the job script execs this, so the flow's process *is* the batch shell, and the signal that
+        # `--signal=B:USR1@<grace>` sends before the time limit reaches the training loop.
+        return f"{shlex.quote(sys.executable)} -m prefect.engine"
 
     def job_spec(self, flow_run: FlowRun) -> slurm.JobSpec:
         """The sbatch job; JobSpecError names every job variable sbatch would misread."""
@@ -82,7 +87,8 @@ class SlurmJobConfiguration(BaseJobConfiguration):
             command=self.command or self._base_flow_run_command(), name=self.name or flow_run.name,
             partition=self.partition, gres=self.gres, constraint=self.constraint, time_limit=self.time_limit,
             mem=self.mem, cpus_per_task=self.cpus_per_task, account=self.account, qos=self.qos,
-            output=self.output, working_dir=self.working_dir, setup_commands=list(self.setup_commands),
+            output=self.output, working_dir=self.working_dir, signal=self.signal, requeue=self.requeue,
+            setup_commands=list(self.setup_commands),
             env={k: v for k, v in self.env.items() if v is not None},
         )
 
@@ -106,6 +112,17 @@ class SlurmVariables(BaseVariables):
     working_dir: Optional[str] = Field(default=None, title="Working directory",
                                        description="#SBATCH --chdir: where the job starts (a shared file system). "
                                        + _PRIVILEGED_NOTE)
+    signal: Optional[str] = Field(
+        default=None, title="Warning signal",
+        description="#SBATCH --signal, e.g. B:USR1@300: Slurm signals the job (B: the batch shell, which is the "
+        "flow's process) that many seconds before its time limit. A training job saves a checkpoint, stops and "
+        "is run again from there (train.max_resumes). Other stages would die of it: set it on the train "
+        "deployment only.")
+    requeue: bool = Field(
+        default=False, title="Requeue",
+        description="#SBATCH --requeue: a job that is preempted or loses its node is queued again (same job id, "
+        "same flow run) instead of ending; a training job stopped by its warning signal asks for the same. "
+        "Only for stages that resume (train).")
     setup_commands: list[str] = Field(
         default_factory=list, title="Setup lines",
         description="Shell lines run before the flow: module loads, environment fixes "
@@ -116,7 +133,7 @@ class SlurmVariables(BaseVariables):
         description="Exported before the setup lines; names are letters, digits and _. " + _PRIVILEGED_NOTE)
     command: Optional[str] = Field(
         default=None, description="The command the job execs; leave blank for the worker's own "
-        "`python -m prefect flow-run execute`. " + _PRIVILEGED_NOTE)
+        "`python -m prefect.engine`. " + _PRIVILEGED_NOTE)
     unknown_timeout_s: float = Field(default=600.0, title="Unknown-state limit (s)",
                                      description="How long a job no Slurm tool knows (sacct, squeue, scontrol) is "
                                      "polled before the run is reported crashed.")
