@@ -18,6 +18,7 @@ from medgen.config import Rung
 from medgen.constants import FAILURE_FILE, MANIFEST_FILE, RESOLVED_CONFIG_FILE
 from medgen.errors import (FailureKind, GateFailed, MedgenError, ParityError, RemoteStageFailed, SmokeTestFailed,
                            TrainOOM, failure_kind)
+from medgen.faults import crash_point
 from medgen.io import atomic_write_text, ensure_dir, write_json
 from medgen.provenance import environment
 
@@ -56,6 +57,7 @@ class StageResult(BaseModel):
         """Leave the resolved config and the manifest beside the outputs; the manifest goes last."""
         where = out_dir or self.out_dir
         atomic_write_text(where / RESOLVED_CONFIG_FILE, config_yaml)
+        crash_point(f"{self.stage}:manifest")
         return write_json(where / MANIFEST_FILE, self.to_manifest())
 
     @classmethod

@@ -14,6 +14,7 @@ import logging
 
 from medgen.config import PipelineConfig
 from medgen.constants import MANIFEST_FILE
+from medgen.faults import crash_point
 from medgen.results import StageResult
 
 log = logging.getLogger(__name__)
@@ -63,4 +64,5 @@ def run(config: PipelineConfig, stage: str, **kw) -> StageResult:
     if not wants_server and (done := reusable(config, stage)):
         return done
     (result_dir(config, stage) / MANIFEST_FILE).unlink(missing_ok=True)
+    crash_point(f"{stage}:start")
     return importlib.import_module(f"medgen.{stage}").run(config, **kw)
