@@ -12,6 +12,8 @@ import re
 import shlex
 import subprocess
 import tempfile
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,12 +80,19 @@ FIELD_FORMS: dict[str, tuple[str, re.Pattern, str]] = {
                                     r"(?:@[0-9]{1,5})?", re.ASCII),
                "[B:]SIGNAL[@SECONDS], e.g. B:USR1@300 (the batch shell gets SIGUSR1 300 s before the time limit)"),
 }
+SUBMIT_BACKOFF_S = (10.0, 30.0)  # waits between sbatch attempts that timed out
 # Set in a job submitted with --requeue, so the job knows that it may ask Slurm to requeue it.
 REQUEUE_ENV = "MEDGEN_SLURM_REQUEUE"
 
 
 class SlurmError(MedgenError):
     """A Slurm command failed (sbatch refused the job, or the cluster cannot be reached)."""
+
+
+class SlurmTimeout(SlurmError):
+    """A Slurm command did not answer in time: the controller is busy; the same call may work later."""
+
+    kind = FailureKind.TRANSIENT
 
 
 class JobSpecError(SlurmError):
@@ -218,20 +227,49 @@ def _run(cmd: list[str], check: bool = True, umask: int = -1) -> subprocess.Comp
     except FileNotFoundError:
         raise SlurmError(f"`{cmd[0]}` not found: run the worker where the Slurm client tools are on PATH") from None
     except subprocess.TimeoutExpired:
-        raise SlurmError(f"`{cmd[0]}` did not answer in 60 s (a busy or unreachable controller)") from None
+        raise SlurmTimeout(f"`{cmd[0]}` did not answer in 60 s (a busy or unreachable controller)") from None
     if check and proc.returncode != 0:
         raise SlurmError(f"`{shlex.join(cmd)}` exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
     return proc
 
 
+def _submitted_with(comment: str) -> str | None:
+    """The job that carries this submission's comment, if sbatch queued it before its answer was lost."""
+    proc = _run(["squeue", "-h", "-a", "-t", "all", "-o", "%i|%k"], check=False)
+    for line in proc.stdout.splitlines():
+        job_id, _, job_comment = line.partition("|")
+        if job_comment.strip() == comment and _JOB_ID.fullmatch(job_id.strip()):
+            return job_id.strip()
+    return None
+
+
 def submit(spec: JobSpec) -> str:
     """sbatch the spec; return the job id. Its log directory is created owner-only first, and sbatch runs
-    with umask 077, which Slurm passes on to the job (SLURM_UMASK), so the job's log is owner-only too."""
+    with umask 077, which Slurm passes on to the job (SLURM_UMASK), so the job's log is owner-only too.
+
+    An sbatch that times out may still have queued the job, so before trying again the queue is searched
+    for this submission's own comment: a job is never submitted twice. After SUBMIT_BACKOFF_S's waits it
+    is reported.
+    """
     ensure_dir(log_path(spec.output, "0", spec.working_dir).parent)
+    comment = f"medgen-submit-{uuid.uuid4().hex}"
     with tempfile.NamedTemporaryFile("w", prefix="medgen-sbatch-", suffix=".sh", delete=False) as f:
         f.write(spec.script())
     try:
-        out = _run(["sbatch", "--parsable", f.name], umask=0o077).stdout.strip()
+        for wait_s in (*SUBMIT_BACKOFF_S, None):
+            try:
+                out = _run(["sbatch", "--parsable", f"--comment={comment}", f.name], umask=0o077).stdout.strip()
+                break
+            except SlurmTimeout as e:
+                found = _submitted_with(comment)
+                if found is not None:
+                    log.warning("sbatch timed out, but it had queued job %s", found)
+                    return found
+                if wait_s is None:
+                    raise SlurmTimeout(f"{e}; tried {len(SUBMIT_BACKOFF_S) + 1} times, and no job of this "
+                                       "submission is queued") from None
+                log.warning("%s; no job of this submission is queued, trying again in %.0f s", e, wait_s)
+                time.sleep(wait_s)
     finally:
         Path(f.name).unlink(missing_ok=True)
     job_id = out.split(";")[0]

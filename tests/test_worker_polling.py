@@ -46,3 +46,42 @@ def test_polling(answers, cancel_after, unknown_timeout_s, final, cancels, caplo
         state, calls = _wait(answers, cancel_after, unknown_timeout_s)
     assert state.state == final and calls["cancel"] == cancels
     assert caplog.text.count("asking Slurm for its state failed") <= 1
+
+
+# What each sbatch attempt does: "ok" answers, "lost" queues the job but its answer times out, "timeout"
+# queues nothing and times out.
+@pytest.mark.parametrize("attempts, submitted, outcome", [
+    (["ok"], 1, "100"),
+    (["lost"], 1, "100"),  # found by its comment: never submitted twice
+    (["timeout", "ok"], 1, "100"),
+    (["timeout", "lost"], 1, "100"),
+    (["timeout", "timeout", "ok"], 1, "100"),
+    (["timeout", "timeout", "timeout"], 0, slurm.SlurmTimeout),
+])
+def test_sbatch_that_times_out_is_retried_without_a_double_submit(monkeypatch, tmp_path, attempts, submitted,
+                                                                   outcome):
+    import subprocess
+
+    queue, plan, sleeps = [], list(attempts), []
+
+    def fake_run(cmd, check=True, umask=-1):
+        if cmd[0] == "squeue":
+            return subprocess.CompletedProcess(cmd, 0, "".join(f"{j}|{c}\n" for j, c in queue), "")
+        comment = next(a for a in cmd if a.startswith("--comment=")).split("=", 1)[1]
+        what = plan.pop(0)
+        if what in ("ok", "lost"):
+            queue.append(("100", comment))
+        if what == "ok":
+            return subprocess.CompletedProcess(cmd, 0, "100\n", "")
+        raise slurm.SlurmTimeout("`sbatch` did not answer in 60 s")
+
+    monkeypatch.setattr(slurm, "_run", fake_run)
+    monkeypatch.setattr(slurm.time, "sleep", sleeps.append)
+    spec = slurm.JobSpec(command="true", output=str(tmp_path / "%j.out"))
+    if isinstance(outcome, str):
+        assert slurm.submit(spec) == outcome
+    else:
+        with pytest.raises(outcome, match="tried 3 times"):
+            slurm.submit(spec)
+    assert len(queue) == submitted and not plan
+    assert sleeps == list(slurm.SUBMIT_BACKOFF_S[:len(attempts) - 1])
