@@ -58,7 +58,9 @@ def test_train_stage_writes_adapter_manifest_and_plot(trained):
     assert m["tokens_per_s"] > 0 and m["peak_memory_mb"] > 0 and m["wall_s"] > 0
     assert (result.out_dir / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert (result.out_dir / "config.resolved.yaml").is_file()
-    assert any((result.out_dir / "checkpoints").glob("checkpoint-*"))
+    # One folder per rung and config (medgen/resume.py), each checkpoint marked complete.
+    assert result.checkpoints_dir.parent == result.out_dir / "checkpoints"
+    assert any(result.checkpoints_dir.glob("checkpoint-*/medgen-complete.json"))
     assert stat.S_IMODE(os.stat(result.adapter_dir / "adapter_model.safetensors").st_mode) == 0o600
 
 
