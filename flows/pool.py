@@ -32,21 +32,28 @@ def prepare_flow(config: dict) -> dict:
 def train_flow(config: dict) -> dict:
     """Train one rung of the OOM ladder (a whole config, as resolved by the `retrain` flow).
 
-    Stopped by a signal (the time-limit warning, preemption), it has saved a checkpoint; in a job submitted
-    with --requeue it then asks Slurm to run this same job again, and exits leaving the flow run running, so
-    the requeued job (same flow run) resumes and the orchestrator simply goes on waiting. Without --requeue,
-    or past train.max_resumes requeues, it fails, and the orchestrator decides (flows/retrain.py).
+    Stopped by a signal, it has saved a checkpoint. In a job submitted with --requeue it then leaves the flow
+    run running and exits, so that the same job, requeued, runs this same flow run again and resumes, while
+    the orchestrator simply goes on waiting: after SIGUSR1 (the time-limit warning) it asks Slurm for the
+    requeue itself, up to train.max_resumes times; after SIGTERM (preemption, `scontrol requeue`) Slurm
+    requeues it, or ends it and the worker says why. Otherwise it fails, and the orchestrator decides
+    (flows/retrain.py).
     """
     try:
         return train_task(config).to_manifest()
     except TrainInterrupted as e:
         # Slurm's own SIGTERM follows a requeue: it must not turn this run into a crashed one on its way out.
         previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if not slurm.requeue_self(config["train"]["max_resumes"]):
+        requeued = os.environ.get(slurm.REQUEUE_ENV) == "1" and (
+            e.signal_name == "SIGTERM" or slurm.requeue_self(config["train"]["max_resumes"]))
+        if not requeued:
             signal.signal(signal.SIGTERM, previous)
             raise
-        get_run_logger().warning("%s; requeued this Slurm job (%s), which resumes from there", e,
-                                 os.environ.get("SLURM_JOB_ID"))
+        job = os.environ.get("SLURM_JOB_ID")
+        get_run_logger().warning(
+            "%s; " + ("requeued Slurm job %s, which resumes there" if e.signal_name == "SIGUSR1" else
+                      "Slurm job %s is left to Slurm: requeued (preemption, scontrol requeue), it resumes there; "
+                      "ended, the worker reports how"), e, job)
         APILogHandler().flush()
         os._exit(EXIT_REQUEUE)
 

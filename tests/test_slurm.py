@@ -298,8 +298,10 @@ async def _runs_of_deployment(name):
 
 
 def test_signalled_training_job_requeues_itself_and_resumes_in_the_same_flow_run(worker, server, tmp_path):
-    """What Slurm does before a time limit (`--signal=B:USR1@<grace>`, sent here with scancel): the training
-    job saves a checkpoint, requeues itself, and the same job and flow run resume from that step."""
+    """The two ways Slurm interrupts a training job: the warning before a time limit (`--signal=B:USR1@<grace>`,
+    sent here with scancel), after which the job requeues itself, and a requeue (preemption, or `scontrol
+    requeue`), which sends SIGTERM. Each time the job saves a checkpoint, and the same job and flow run
+    resume from that step."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.deployments import run_deployment
@@ -308,31 +310,50 @@ def test_signalled_training_job_requeues_itself_and_resumes_in_the_same_flow_run
     from medgen import prepare
     from medgen.constants import CHECKPOINT_COMPLETE_FILE
 
-    cfg = tiny_config(tmp_path / "run", "train.max_steps=8", "train.save_steps=2", "train.eval_steps=100")
+    cfg = tiny_config(tmp_path / "run", "train.max_steps=16", "train.save_steps=2", "train.eval_steps=100")
     prepare.run(cfg)
     jv = {"partition": "gpu", "gres": "gpu:1", "cpus_per_task": 2, "mem": "6G", "time_limit": "00:15:00",
           "output": str(tmp_path / "%j.out"), "poll_interval_s": 1, "requeue": True, "signal": "B:USR1@60"}
     name = _run(_deploy("train", "flows/pool.py:train_flow", "requeue-test", jv))
     fr = run_deployment(name, parameters={"config": cfg.model_dump(mode="json")}, timeout=0)
-
     checkpoints = tmp_path / "run" / "train" / "checkpoints"
-    deadline = time.monotonic() + 600
-    while not any(checkpoints.glob(f"*/checkpoint-*/{CHECKPOINT_COMPLETE_FILE}")):
-        assert time.monotonic() < deadline, "no checkpoint in 600 s"
-        time.sleep(0.2)
+    deadline = time.monotonic() + 1200
+
+    def newest_checkpoint() -> int:
+        return max((int(m.parent.name.split("-")[1])
+                    for m in checkpoints.glob(f"*/checkpoint-*/{CHECKPOINT_COMPLETE_FILE}")), default=0)
+
+    def interrupt_after_checkpoint(past: int, command: list[str]) -> None:
+        while newest_checkpoint() <= past:
+            assert time.monotonic() < deadline, f"no checkpoint after step {past}"
+            time.sleep(0.2)
+        subprocess.run(command, check=True)
+        # Slurm holds a requeued job back for a while (BeginTime); let it start again at once.
+        while slurm.job_state(job).state != "PENDING":
+            assert time.monotonic() < deadline, "the job was not requeued"
+            time.sleep(0.5)
+        subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+
     with get_client(sync_client=True) as client:
+        while not client.read_flow_run(fr.id).infrastructure_pid:
+            assert time.monotonic() < deadline, "the worker never submitted the run"
+            time.sleep(0.5)
         job = job_of(client.read_flow_run(fr.id))
-        subprocess.run(["scancel", "--signal=USR1", "--batch", job], check=True)
+        interrupt_after_checkpoint(0, ["scancel", "--signal=USR1", "--batch", job])
+        first_stop = newest_checkpoint()
+        interrupt_after_checkpoint(first_stop, ["scontrol", "requeue", job])
         while not (run := client.read_flow_run(fr.id)).state.is_final():
-            assert time.monotonic() < deadline + 600, f"flow run still {run.state.name}"
+            assert time.monotonic() < deadline, f"flow run still {run.state.name}"
             time.sleep(1)
         logs = [log.message for log in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[fr.id])))]
     assert run.state.is_completed(), run.state
     assert job_of(run) == job, "the same Slurm job ran again"
-    assert any("stopped by SIGUSR1 at step" in m and f"requeued this Slurm job ({job})" in m for m in logs), logs
+    assert any(f"stopped by SIGUSR1 at step {first_stop}" in m and f"requeued Slurm job {job}" in m for m in logs)
+    assert any("stopped by SIGTERM at step" in m and f"Slurm job {job} is left to Slurm" in m for m in logs), logs
     shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
-    assert "Restarts=1" in shown, shown
+    assert "Restarts=2" in shown, shown
     manifest = json.loads((tmp_path / "run" / "train" / "manifest.json").read_text())
-    assert manifest["steps"] == 8 and 2 <= manifest["resumed_from_step"] < 8, manifest
+    assert manifest["steps"] == 16 and first_stop < manifest["resumed_from_step"] < 16, manifest
     assert (tmp_path / "run" / "train" / "adapter" / "adapter_model.safetensors").is_file()
-    print(f"requeued job {job}: stopped and resumed at step {manifest['resumed_from_step']} of 8")
+    print(f"job {job}: stopped by SIGUSR1 at step {first_stop} and by scontrol requeue at step "
+          f"{manifest['resumed_from_step']} of 16; each time requeued and resumed in the same flow run")
