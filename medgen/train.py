@@ -329,7 +329,7 @@ def run(config: PipelineConfig, progress: bool = False) -> TrainResult:
                 if p.device == "cuda":
                     torch.cuda.reset_peak_memory_stats()
                 result = trainer.train(resume_from_checkpoint=str(start) if start else None)
-            if stop.signal_name is not None:
+            if stop.signal_name is not None and trainer.state.global_step < trainer.state.max_steps:
                 raise TrainInterrupted(rung, stop.signal_name, trainer.state.global_step,
                                        str(setup.checkpoints / f"checkpoint-{trainer.state.global_step}"))
             evaluated_last = any("eval_loss" in h and h.get("step") == trainer.state.global_step
