@@ -259,6 +259,8 @@ def test_whole_pipeline_runs_on_the_pool_and_the_orchestrator_stays_light(worker
     expected = ["prepare-r16-seq640", "train-r16-seq640", "merge-r16-seq640", "export-r16-seq640",
                 "serve-r16-seq640", "generate-shard0-of-2", "generate-shard1-of-2", "evaluate-r16-seq640"]
     jobs = {name: runs[name].infrastructure_pid for name in expected}
+    for job in jobs.values():
+        final_state(job)  # a flow run can complete a moment before its job has exited
     table = subprocess.run(["sacct", "-X", "-P", "-n", "-j", ",".join(jobs.values()), "-o",
                             "JobID,State,Elapsed,ReqTRES"], capture_output=True, text=True).stdout
     rows = {line.split("|")[0]: line.split("|") for line in table.splitlines()}
