@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 from prefect import flow, get_run_logger
 
 from medgen.config import PipelineConfig, load_config
-from medgen.constants import FAILURE_FILE, FAILURE_KIND_LABEL, MANIFEST_FILE, SERVER_FILE
+from medgen.constants import FAILURE_FILE, FAILURE_KIND_LABEL, MANIFEST_FILE, SERVER_FILE, SLURM_STATE_LABEL
 from medgen.errors import FailureKind, RemoteStageFailed, TrainOOM, failure_kind
 from medgen.generate import GenerateResult
 from medgen import skip
@@ -30,6 +30,7 @@ from medgen.tasks.stages import (canaries_task, evaluate_task, export_task, gene
                                  merge_task, prepare_task, release_task, serve_task, train_task)
 
 POLL_S = 2.0  # how often a waiting orchestrator asks the server about its remote runs
+WORKER_VERDICT_WAIT_S = 120.0  # how long a crashed run's job end state may take to reach its labels
 
 STAGES: dict[str, tuple[Callable, type[StageResult]]] = {
     "prepare": (prepare_task, PrepareResult),
@@ -78,6 +79,17 @@ def _wait(client, fr, cfg: PipelineConfig, ready: Callable[[], bool] | None):
     return fr
 
 
+def _worker_verdict(client, fr, wait_s: float = WORKER_VERDICT_WAIT_S):
+    """A run that crashed without a failure record was ended from outside (Slurm's SIGTERM at a time limit or
+    preemption makes the engine mark it crashed at once); the worker labels it with the job's end state when
+    it sees the job end, a poll later. Wait for that label, which says whether the rung may resume."""
+    deadline = time.monotonic() + wait_s
+    while fr.state.is_crashed() and SLURM_STATE_LABEL not in fr.labels and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+        fr = client.read_flow_run(fr.id)
+    return fr
+
+
 def run_remote(cfgs: list[PipelineConfig], stage: str) -> list[StageResult]:
     """Run a stage's deployment on the GPU pool once per config, all at once, and wait for every run.
 
@@ -104,12 +116,12 @@ def run_remote(cfgs: list[PipelineConfig], stage: str) -> list[StageResult]:
                                 parameters={"config": cfg.model_dump(mode="json")}) for cfg in cfgs]
     with get_client(sync_client=True) as client:
         finished = [_wait(client, fr, cfg, ready) for fr, cfg in zip(submitted, cfgs)]
-    failed = [fr for fr in finished if fr.state.is_final() and not fr.state.is_completed()]
-    if not failed:
-        return [result_type.from_manifest(skip.result_dir(cfg, stage)) for cfg in cfgs]
-    fr = failed[0]
+        failed = [fr for fr in finished if fr.state.is_final() and not fr.state.is_completed()]
+        if not failed:
+            return [result_type.from_manifest(skip.result_dir(cfg, stage)) for cfg in cfgs]
+        failure = read_failure(stage_dir)
+        fr = failed[0] if failure is not None else _worker_verdict(client, failed[0])
     where = f"{stage} flow run {fr.name} ended {fr.state.name}"
-    failure = read_failure(stage_dir)
     if failure is not None:
         raise failure.to_exception(where)
     kind = FailureKind(fr.labels.get(FAILURE_KIND_LABEL, FailureKind.OTHER.value))

@@ -30,6 +30,8 @@ LOCK_FILE = ".medgen.lock"  # one writer per run_dir (medgen/lock.py)
 FAILURE_FILE = "failure.json"  # the kind of a stage's last failure (results.StageFailure)
 # The flow-run label the Slurm worker sets when Slurm itself ended a job (OOM kill, time limit, …).
 FAILURE_KIND_LABEL = "medgen.failure_kind"
+# The flow-run label with the state Slurm ended a job in, when it did not complete (the worker sets it).
+SLURM_STATE_LABEL = "slurm.state"
 
 # train / merge
 ADAPTER_DIR = "adapter"

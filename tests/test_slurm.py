@@ -143,10 +143,28 @@ def test_flow_exception_fails_the_run(worker, tmp_path):
     assert final_state(job_of(fr)) == "COMPLETED"
 
 
+def worker_verdict(fr, timeout: float = 120):
+    """The run once the worker has said how its job ended: at a time limit the engine marks the run crashed
+    on Slurm's SIGTERM at once, and the worker adds the job's state when it sees the job end."""
+    from prefect.client.orchestration import get_client
+
+    from medgen.constants import SLURM_STATE_LABEL
+
+    deadline = time.time() + timeout
+    with get_client(sync_client=True) as client:
+        while SLURM_STATE_LABEL not in fr.labels and time.time() < deadline:
+            time.sleep(1)
+            fr = client.read_flow_run(fr.id)
+    return fr
+
+
 def test_time_limit(worker, tmp_path):
+    from medgen.constants import FAILURE_KIND_LABEL, SLURM_STATE_LABEL
+
     name = deploy("slurm-sleep", "sleep", tmp_path, time_limit="00:01:00", mem="1G")
-    fr = trigger(name, {"seconds": 600}, timeout=240)
+    fr = worker_verdict(trigger(name, {"seconds": 600}, timeout=240))
     assert fr.state.is_crashed(), fr.state
+    assert fr.labels[SLURM_STATE_LABEL] == "TIMEOUT" and fr.labels[FAILURE_KIND_LABEL] == "timeout"
     assert "TIMEOUT" in fr.state.message and "time limit" in fr.state.message
     assert final_state(job_of(fr)) == "TIMEOUT"
 

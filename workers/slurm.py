@@ -29,7 +29,7 @@ from prefect.exceptions import InfrastructureNotFound
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
 
 from medgen import slurm
-from medgen.constants import FAILURE_KIND_LABEL
+from medgen.constants import FAILURE_KIND_LABEL, SLURM_STATE_LABEL
 from medgen.io import read_tail
 
 # Shell lines, the command, the environment (PYTHONPATH, LD_PRELOAD) and the directory the interpreter
@@ -223,18 +223,29 @@ class SlurmWorker(BaseWorker[SlurmJobConfiguration, SlurmVariables, SlurmWorkerR
         # The whole end of the log decides the state; only its quotable lines reach the run's log and state.
         final = slurm.effective_state(state, (read_tail(log) or "") if state.state != "COMPLETED" else "")
         code = slurm.STATE_EXIT_CODES.get(final, 1)
-        if final in slurm.STATE_KINDS:
-            # Slurm ended the job, so its flow could not record why: say it as data on the run.
-            await self.client.update_flow_run_labels(
-                flow_run.id, {FAILURE_KIND_LABEL: slurm.STATE_KINDS[final].value, "slurm.state": final})
         if code != 0:
             message = (f"Slurm job {job_id} ended {final} ({slurm.TERMINAL_STATES.get(final, '')}"
                        f"{', exit code ' + state.exit_code if state.exit_code else ''}); log tail "
                        f"(lines that may hold record text are left in {log}):\n{slurm.job_log_tail(log)}")
             logger.error(message)
-            # A job killed from outside (time limit, memory, node) leaves the run Running: say why it crashed.
-            await self._propose_crashed_state(flow_run, message[:2000])
+            # A job killed from outside (time limit, memory, node) leaves the run Running, or Crashed by the
+            # engine's own SIGTERM handler with no reason: say why it crashed.
+            await self._mark_crashed(flow_run, message[:2000])
+            # Its flow could not record why either: say it as data on the run. Last, since the orchestrator
+            # waits for this label on a crashed run (flows/retrain.py), and the state is set by then.
+            kind = {FAILURE_KIND_LABEL: slurm.STATE_KINDS[final].value} if final in slurm.STATE_KINDS else {}
+            await self.client.update_flow_run_labels(flow_run.id, {**kind, SLURM_STATE_LABEL: final})
         return SlurmWorkerResult(identifier=job_id, status_code=code)
+
+    async def _mark_crashed(self, flow_run: FlowRun, message: str) -> None:
+        from prefect.states import Crashed
+
+        await self._propose_crashed_state(flow_run, message)
+        # The engine may have marked it crashed first, on Slurm's SIGTERM, with no reason: the job has ended,
+        # so nothing of it can still race with this.
+        current = await self.client.read_flow_run(flow_run.id)
+        if current.state is not None and current.state.is_crashed() and current.state.message != message:
+            await self.client.set_flow_run_state(flow_run.id, Crashed(message=message), force=True)
 
     async def _cancel_requested(self, flow_run: FlowRun) -> bool:
         current = await self.client.read_flow_run(flow_run.id)
