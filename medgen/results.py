@@ -88,7 +88,7 @@ class PrepareResult(StageResult):
         "source's records without them); None when data.canaries is off.")
 
     def _outputs(self) -> list:
-        return [self.out_dir / f for f in self.files.values()]
+        return [Path(f) for f in self.files.values()]  # paths as written, like out_dir (relative to the cwd)
 
 
 class TrainResult(StageResult):

@@ -42,3 +42,15 @@ def test_rerun_skips_done_stages_and_a_change_redoes_its_downstream(tmp_path, re
 
     cfg.orchestration.force = True
     assert _ran(cfg, ("merge",)) == ["merge"]
+
+
+def test_a_relative_run_dir_is_reused_too(tmp_path, repo_root):
+    # The README's run_dir (runs/default) is relative: manifests hold paths as written, relative to the cwd.
+    import os
+
+    from conftest import tiny_config
+
+    cfg = tiny_config(os.path.relpath(tmp_path / "run"))
+    assert not cfg.run_path.is_absolute()
+    assert _ran(cfg, ("prepare",)) == ["prepare"]
+    assert _ran(cfg, ("prepare",)) == []
