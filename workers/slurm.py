@@ -241,8 +241,9 @@ class SlurmWorker(BaseWorker[SlurmJobConfiguration, SlurmVariables, SlurmWorkerR
         from prefect.states import Crashed
 
         await self._propose_crashed_state(flow_run, message)
-        # The engine may have marked it crashed first, on Slurm's SIGTERM, with no reason: the job has ended,
-        # so nothing of it can still race with this.
+        # The engine may have marked it crashed first, on Slurm's SIGTERM, with no reason. (Its report can also
+        # land after this one, while Slurm waits KillWait for the job's processes: the labels, set after this,
+        # are what the orchestrator reads.)
         current = await self.client.read_flow_run(flow_run.id)
         if current.state is not None and current.state.is_crashed() and current.state.message != message:
             await self.client.set_flow_run_state(flow_run.id, Crashed(message=message), force=True)
