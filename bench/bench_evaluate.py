@@ -14,8 +14,8 @@ import time
 
 
 def corpus(n: int, seed: int):
-    from medgen.evaluate import Corpus
-    from medgen.records import records
+    from medgen.data.synthetic import records
+    from medgen.evaluate.corpus import Corpus
 
     recs = list(records(n, seed=seed, profile="full"))
     spans = [[{"start": s.start, "end": s.end, "category": s.category, "text": s.text} for s in r.spans] for r in recs]
@@ -23,8 +23,9 @@ def corpus(n: int, seed: int):
 
 
 def main() -> None:
-    from medgen import evaluate
-    from medgen.config import EvaluateConfig
+    from medgen.core.config import EvaluateConfig
+    from medgen.evaluate.corpus import Generation, index
+    from medgen.evaluate.figures import diversity, fidelity, privacy, utility, validity
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10_000, help="generated and training records")
@@ -39,7 +40,7 @@ def main() -> None:
           f"{time.perf_counter() - t0:.1f} s (engine; not part of the evaluation)")
 
     ev = EvaluateConfig(utility_max_records=max(args.utility, 2))
-    generation = evaluate.Generation({"planned": args.n, "valid": args.n, "rejected": 0, "valid_fraction": 1.0}, {}, [])
+    generation = Generation({"planned": args.n, "valid": args.n, "rejected": 0, "valid_fraction": 1.0}, {}, [])
     times: dict[str, float] = {}
 
     def timed(name, fn, *a):
@@ -49,15 +50,15 @@ def main() -> None:
         print(f"{name:10s} {times[name]:7.1f} s", flush=True)
         return out
 
-    gen_x, ctl_x, train_x = timed("index", evaluate.index, [generated, test, train], ev)
-    timed("validity", evaluate.validity, generated, test, generation)
-    timed("fidelity", evaluate.fidelity, gen_x, ctl_x, train_x)
-    timed("diversity", evaluate.diversity, gen_x, ctl_x, train_x, ev)
-    priv = timed("privacy", evaluate.privacy, gen_x, ctl_x, train_x, ev)
+    gen_x, ctl_x, train_x = timed("index", index, [generated, test, train], ev)
+    timed("validity", validity, generated, test, train, generation)
+    timed("fidelity", fidelity, gen_x, ctl_x, train_x)
+    timed("diversity", diversity, gen_x, ctl_x, train_x, ev)
+    priv = timed("privacy", privacy, gen_x, ctl_x, train_x, ev)
     total = sum(times.values())
     print(f"{'total':10s} {total:7.1f} s  (target at n=10000: 600 s)")
     if args.utility:
-        u = timed("utility", evaluate.utility, generated, train, test, ev)
+        u = timed("utility", utility, generated, train, test, ev)
         print(f"utility: {u['records_per_tagger']} records per tagger, ratio {u['ratio']}")
     vb, nd = priv["verbatim"], priv["near_duplicates_of_train"]
     print(f"verbatim window fraction: generated {vb['generated']['window_fraction']}, control "

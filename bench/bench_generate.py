@@ -16,8 +16,8 @@ from pathlib import Path
 
 
 def measure(gguf: Path, slots: int, requests: int, max_tokens: int, threads: int) -> dict:
-    from medgen import llamacpp
-    from medgen.prompts import request_messages
+    from medgen.data.prompts import request_messages
+    from medgen.serve import llamacpp
 
     pairs = [("Female", "PSYCHIATRY"), ("Male", "CARDIOLOGY"), ("Female", "SURGERY"), ("Male", "NEUROLOGY")]
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_llamacpp.py [--model runs/default/merge/merged] [--tokens 200] [--parallel 4]
 
 Without --model it uses the embedded SmolLM2-135M-Instruct (dequantized HF copy). Each out-type is served
-by medgen.llamacpp (xllamacpp) with --parallel slots and asked the same record prompts, one per slot at
+by medgen.serve.llamacpp (xllamacpp) with --parallel slots and asked the same record prompts, one per slot at
 once; prints generated tokens/s, file size and the ratio to F16 measured in the same run. Q4_K_M needs
 llama.cpp's quantize API (`pip install 'medgen[quantize]'`); without it that row is skipped.
 """
@@ -16,10 +16,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from medgen import llamacpp
-from medgen.gguf_convert import convert
-from medgen.modeling import resolve_base
-from medgen.prompts import PROBES, request_messages
+from medgen.data.prompts import PROBES, request_messages
+from medgen.export.gguf_convert import convert
+from medgen.serve import llamacpp
+from medgen.train.modeling import resolve_base
 
 
 def tokens_per_s(gguf: Path, log: Path, n_tokens: int, parallel: int, threads: int) -> float:

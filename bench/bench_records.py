@@ -11,7 +11,7 @@ import time
 
 
 def rate(n: int, profile: str) -> tuple[float, float]:
-    from medgen.records import records
+    from medgen.data.synthetic import records
 
     t0 = time.perf_counter()
     chars = sum(len(r.text) for r in records(n, seed=0, profile=profile))

@@ -5,8 +5,8 @@
 
 Builds a randomly initialised model of the named shape (a LlamaConfig written out here, no download) with
 the embedded model's tokenizer (llama31-8b: the Llama 3.1 tokenizer of tests/llama3_fixture.py where its
-package is installed), prepares synthetic records once (medgen.records, through `medgen prepare`), and
-trains each recipe through `medgen.train.build_trainer` until it has seen --tokens tokens:
+package is installed), prepares synthetic records once (the synthetic engine, through `medgen prepare`), and
+trains each recipe through `medgen.train.stage.build_trainer` until it has seen --tokens tokens:
 
 - seed: the seed's recipe: no packing, batch 1 x accumulation 8, --seq tokens, gradient checkpointing,
   no kernels (QLoRA on CUDA, as in the config);
@@ -67,7 +67,7 @@ def tokenizer_dir(shape: str, dst: Path) -> Path:
         spec.loader.exec_module(fixture)
         if fixture.tokenizer_source() is not None:
             return fixture.build_tokenizer(dst)
-    from medgen.modeling import load_tokenizer, resolve_base
+    from medgen.train.modeling import load_tokenizer, resolve_base
 
     load_tokenizer(resolve_base("embedded")).save_pretrained(dst)
     return dst
@@ -163,7 +163,7 @@ def model_flops_per_token(shape: str, mean_len: float) -> float:
     """A LoRA step's useful FLOPs per token: forward plus the backward through frozen weights (2x forward);
     checkpointing's recomputation is overhead, not counted. Attention: causal, over the example only."""
     s = SHAPES[shape]["llama"]
-    from medgen.packing import Shape
+    from medgen.train.packing import Shape
 
     sh = Shape(layers=s["num_hidden_layers"], hidden=s["hidden_size"], intermediate=s["intermediate_size"],
                heads=s["num_attention_heads"], kv_heads=s["num_key_value_heads"], vocab=s["vocab_size"],
@@ -178,7 +178,7 @@ def run_recipe(name: str, cfg, out_dir: Path, tokens: int, cuda: bool) -> dict:
 
     import torch
 
-    from medgen import train
+    from medgen.train import stage as train
 
     budget = stop_after(tokens)
     setup = train.build_trainer(cfg, out_dir, callbacks=[budget])
@@ -222,8 +222,8 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
 
-    from medgen import prepare
-    from medgen.config import load_config
+    from medgen.core.config import load_config
+    from medgen.data import prepare
 
     spec = SHAPES[a.shape]
     cuda = torch.cuda.is_available()

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 
-from medgen.constants import FAILURE_KIND_LABEL
-from medgen.errors import FailureKind
+from medgen.core.constants import FAILURE_KIND_LABEL
+from medgen.core.errors import FailureKind
 
 # Failures that a rerun with the same parameters would repeat exactly.
 NOT_RETRIED = (FailureKind.CONFIG, FailureKind.DATA, FailureKind.GATE, FailureKind.OOM)

@@ -21,16 +21,16 @@ def run(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
         force: bool = typer.Option(False, "--force", help="Redo every stage, even those whose outputs were made "
                                    "from the same inputs (otherwise skipped).")) -> None:
     """Run the whole pipeline as the Prefect flow `retrain` (embedded Prefect unless PREFECT_API_URL is set)."""
-    _load(config, set)  # fail on a bad config before Prefect starts
+    cfg = _load(config, set)  # fail on a bad config before Prefect starts
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from medgen.core.results import ServeResult
     from medgen.flows.retrain import retrain
-    from medgen.results import ServeResult
 
     summary = retrain(config_path=config, overrides=list(set or []), force=force)
     console.print("[green]pipeline done[/]")
     print(json.dumps(summary, indent=2))
     if "serve" in summary:
-        print_serve(ServeResult.model_validate(summary["serve"]))
+        print_serve(ServeResult.from_manifest(cfg.stage_dir("serve")))
 
 
 @app.command()

@@ -1,35 +1,31 @@
-"""Every stage as its own deployable flow, so that with `orchestration.gpu_pool` set each runs as a job on
-that work pool (a Slurm GPU node; a CPU-sized job for prepare and evaluate) and the orchestrating `retrain`
-flow on the login node only moves manifests and decisions.
+"""Every registered stage as its own deployable flow, `<stage>_flow`, so that with `orchestration.gpu_pool` set each
+runs as a job on that work pool (a Slurm GPU node; a CPU-sized job for prepare and evaluate) and the
+orchestrating `retrain` flow on the login node only moves manifests and decisions.
 
-    prefect --no-prompt deploy --all   # prefect.yaml: <stage>/slurm-gpu for each stage below
+    medgen deployments                # prefect.yaml: <stage>/slurm-gpu for each stage, sized by the registry
+    prefect --no-prompt deploy --all
 
-Each takes the whole resolved config, so a job runs exactly what the orchestrator decided.
+Each takes the whole resolved config, so a job runs exactly what the orchestrator decided. A stage runs its task
+and returns the manifest; train and serve have their own bodies below (requeue on a signal; a kept server).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+from typing import Callable
 
-from prefect import flow, get_run_logger
+from prefect import Flow, flow, get_run_logger
 from prefect.logging.handlers import APILogHandler
 
-from medgen import slurm
-from medgen.constants import EXIT_REQUEUE
-from medgen.errors import TrainInterrupted
-from medgen.tasks.stages import (canaries_task, evaluate_task, export_task, generate_task, merge_task,
-                                 prepare_task, serve_task, train_task)
+from medgen.cluster import slurm
+from medgen.core.constants import EXIT_REQUEUE
+from medgen.core.errors import TrainInterrupted
+from medgen.core.registry import STAGES, Stage
+from medgen.tasks.stages import TASKS
 
 
-@flow(name="prepare")
-def prepare_flow(config: dict) -> dict:
-    """Build the splits (tokenizes, so it runs where the tokenizer may be loaded)."""
-    return prepare_task(config).to_manifest()
-
-
-@flow(name="train")
-def train_flow(config: dict) -> dict:
+def _train(config: dict) -> dict:
     """Train one rung of the OOM ladder (a whole config, as resolved by the `retrain` flow).
 
     Stopped by a signal, it has saved a checkpoint. In a job submitted with --requeue it then leaves the flow
@@ -40,7 +36,7 @@ def train_flow(config: dict) -> dict:
     (flows/retrain.py).
     """
     try:
-        return train_task(config).to_manifest()
+        return TASKS["train"](config).to_manifest()
     except TrainInterrupted as e:
         # Slurm's own SIGTERM follows a requeue: it must not turn this run into a crashed one on its way out.
         previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -58,20 +54,7 @@ def train_flow(config: dict) -> dict:
         os._exit(EXIT_REQUEUE)
 
 
-@flow(name="merge")
-def merge_flow(config: dict) -> dict:
-    """Merge the trained adapter into the 16-bit base."""
-    return merge_task(config).to_manifest()
-
-
-@flow(name="export")
-def export_flow(config: dict) -> dict:
-    """Convert to GGUF and verify it against the merged model (on the job's GPU where there is one)."""
-    return export_task(config).to_manifest()
-
-
-@flow(name="serve")
-def serve_flow(config: dict) -> dict:
+def _serve(config: dict) -> dict:
     """Serve and smoke-test inside the job; the server stops with it.
 
     With `serve.keep_running` the job is the server: it stays up until the job's time limit, a cancel from
@@ -79,7 +62,7 @@ def serve_flow(config: dict) -> dict:
     """
     import time
 
-    result = serve_task(config)
+    result = TASKS["serve"](config)
     server = result.server
     if server is None:
         return result.to_manifest()
@@ -95,19 +78,18 @@ def serve_flow(config: dict) -> dict:
     return result.to_manifest()
 
 
-@flow(name="generate")
-def generate_flow(config: dict) -> dict:
-    """Generate one shard of the corpus, with its own model server inside the job."""
-    return generate_task(config).to_manifest()
+def _make_flow(spec: Stage) -> Flow:
+    body = _BODIES.get(spec.name)
+
+    def stage_flow(config: dict) -> dict:
+        return body(config) if body else TASKS[spec.name](config).to_manifest()
+
+    stage_flow.__doc__ = spec.help
+    stage_flow.__name__ = stage_flow.__qualname__ = f"{spec.name}_flow"
+    return flow(name=spec.name)(stage_flow)
 
 
-@flow(name="canaries")
-def canaries_flow(config: dict) -> dict:
-    """Prompt the model for the planted canaries' metadata, with its own model server inside the job."""
-    return canaries_task(config).to_manifest()
-
-
-@flow(name="evaluate")
-def evaluate_flow(config: dict) -> dict:
-    """The corpus statistics and the gate's verdict (CPU only: the pool gives it no GPU)."""
-    return evaluate_task(config).to_manifest()
+_BODIES: dict[str, Callable[[dict], dict]] = {"train": _train, "serve": _serve}
+FLOWS: dict[str, Flow] = {spec.name: _make_flow(spec) for spec in STAGES}
+# Deployment entrypoints name them as module attributes: flows/pool.py:<stage>_flow.
+globals().update({f"{name}_flow": f for name, f in FLOWS.items()})

@@ -18,38 +18,18 @@ from typing import Callable, Iterator
 
 from prefect import flow, get_run_logger
 
-from medgen.config import PipelineConfig, load_config
-from medgen.constants import FAILURE_FILE, FAILURE_KIND_LABEL, MANIFEST_FILE, SERVER_FILE, SLURM_STATE_LABEL
-from medgen.errors import FailureKind, RemoteStageFailed, TrainOOM, failure_kind
-from medgen.generate import GenerateResult
-from medgen import skip
-from medgen.lock import run_lock
-from medgen.results import (CanaryResult, EvaluateResult, ExportResult, MergeResult, PrepareResult, ServeResult,
-                            StageResult, TrainResult, read_failure)
-from medgen.tasks.stages import (canaries_task, evaluate_task, export_task, generate_task, merge_shards_task,
-                                 merge_task, prepare_task, release_task, serve_task, train_task)
+from medgen.core.config import PipelineConfig, load_config
+from medgen.core.constants import FAILURE_FILE, FAILURE_KIND_LABEL, MANIFEST_FILE, SERVER_FILE, SLURM_STATE_LABEL
+from medgen.core.errors import FailureKind, RemoteStageFailed, TrainOOM, failure_kind
+from medgen.core.lock import run_lock
+from medgen.core.registry import STAGES, Stage
+from medgen.core.registry import stage as registered
+from medgen.core.results import GenerateResult, StageResult, read_failure
+from medgen.tasks.stages import TASKS, merge_shards_task, release_task
+from medgen.train.ladder import walk_ladder
 
 POLL_S = 2.0  # how often a waiting orchestrator asks the server about its remote runs
 WORKER_VERDICT_WAIT_S = 120.0  # how long a crashed run's job end state may take to reach its labels
-
-STAGES: dict[str, tuple[Callable, type[StageResult]]] = {
-    "prepare": (prepare_task, PrepareResult),
-    "train": (train_task, TrainResult),
-    "merge": (merge_task, MergeResult),
-    "export": (export_task, ExportResult),
-    "serve": (serve_task, ServeResult),
-    "generate": (generate_task, GenerateResult),
-    "canaries": (canaries_task, CanaryResult),
-    "evaluate": (evaluate_task, EvaluateResult),
-}
-
-
-def _run_name(cfg: PipelineConfig, stage: str) -> str:
-    if stage == "generate":
-        return f"generate-shard{cfg.generate.shard}-of-{cfg.generate.shards}"
-    rung = cfg.rung()
-    return f"{stage}-r{rung.r}-seq{rung.max_seq_length}"
-
 
 def _no_worker(client, pool: str) -> bool:
     from prefect.client.schemas.objects import WorkerStatus
@@ -100,10 +80,10 @@ def run_remote(cfgs: list[PipelineConfig], stage: str) -> list[StageResult]:
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
-    result_type = STAGES[stage][1]
+    spec = registered(stage)
     stage_dir = cfgs[0].stage_dir(stage)
     # A stale failure record must not speak for these runs (a stale manifest cannot: a job that runs its stage
-    # removes it first, medgen/skip.py).
+    # removes it first, medgen/core/skip.py).
     (stage_dir / FAILURE_FILE).unlink(missing_ok=True)
     ready = None
     if stage == "serve" and cfgs[0].serve.keep_running:
@@ -112,13 +92,13 @@ def run_remote(cfgs: list[PipelineConfig], stage: str) -> list[StageResult]:
 
         def ready() -> bool:
             return (stage_dir / SERVER_FILE).is_file() and (stage_dir / MANIFEST_FILE).is_file()
-    submitted = [run_deployment(f"{stage}/{cfg.orchestration.gpu_pool}", timeout=0, flow_run_name=_run_name(cfg, stage),
+    submitted = [run_deployment(f"{stage}/{cfg.orchestration.gpu_pool}", timeout=0, flow_run_name=spec.describe_run(cfg),
                                 parameters={"config": cfg.model_dump(mode="json")}) for cfg in cfgs]
     with get_client(sync_client=True) as client:
         finished = [_wait(client, fr, cfg, ready) for fr, cfg in zip(submitted, cfgs)]
         failed = [fr for fr in finished if fr.state.is_final() and not fr.state.is_completed()]
         if not failed:
-            return [result_type.from_manifest(skip.result_dir(cfg, stage)) for cfg in cfgs]
+            return [spec.result.from_manifest(spec.out_dir(cfg)) for cfg in cfgs]
         failure = read_failure(stage_dir)
         fr = failed[0] if failure is not None else _worker_verdict(client, failed[0])
     where = f"{stage} flow run {fr.name} ended {fr.state.name}"
@@ -135,7 +115,7 @@ def run_stage(cfg: PipelineConfig, stage: str) -> StageResult:
     if cfg.orchestration.gpu_pool:
         return run_remote([cfg], stage)[0]
     # Each call is its own task run, so the UI shows the parameters it really ran with (e.g. each rung).
-    return STAGES[stage][0](cfg.model_dump(mode="json"), return_state=True).result()  # re-raises, e.g. TrainOOM
+    return TASKS[stage](cfg.model_dump(mode="json"), return_state=True).result()  # re-raises, e.g. TrainOOM
 
 
 @contextlib.contextmanager
@@ -159,7 +139,7 @@ def retrain(config_path: str = "configs/default.yaml", overrides: list[str] | No
     """Fine-tune the configured base into a discharge-record generator, export it, serve it, generate and
     evaluate a corpus, and release the model when the corpus passes the gate.
 
-    A stage whose outputs were made from the same inputs is skipped (medgen/skip.py); `force` redoes every
+    A stage whose outputs were made from the same inputs is skipped (medgen/core/skip.py); `force` redoes every
     stage. `retry_attempt`/`max_auto_retries` are set by the retry automation (flows/automations.py), which
     enforces the limit; they are parameters so that the UI shows which attempt a run is.
     """
@@ -174,59 +154,38 @@ def retrain(config_path: str = "configs/default.yaml", overrides: list[str] | No
 
 
 def _pipeline(cfg: PipelineConfig) -> dict:
-    from medgen.train import walk_ladder
-
+    """Every registered stage in order, each driven as the registry says, up to orchestration.stop_after."""
     logger = get_run_logger()
-    skipped: list[str] = []  # stages whose outputs were already made from these inputs
-
-    def stage(c: PipelineConfig, name: str) -> StageResult:
-        result = run_stage(c, name)
+    summary: dict = {"run_dir": str(cfg.run_path.resolve()), "skipped": []}
+    final = cfg  # the config of the rung that trained, once train has run
+    for spec in STAGES:
+        if not spec.enabled(final):
+            continue
+        result = _drive(spec, cfg, final)
+        if spec.drive == "ladder":
+            final = cfg.with_rung(result.rung)
         if result.skipped:
-            skipped.append(name)
-        return result
-
-    prepared = stage(cfg, "prepare")
-    logger.info("prepare: %s", prepared.counts)
-    # Here a signal means stop; on the pool it means the job's time or node ran out, and the rung resumes.
-    trained = walk_ladder(cfg, lambda c: stage(c, "train"),
-                          cfg.train.max_resumes if cfg.orchestration.gpu_pool else 0)
-    logger.info("train: rung %s, val loss %s", trained.rung, trained.final_val_loss)
-    final = cfg.with_rung(trained.rung)
-    merged = stage(final, "merge")
-    summary = {
-        "run_dir": str(cfg.run_path.resolve()),
-        "skipped": skipped,
-        "prepare": {"counts": prepared.counts, "wall_s": prepared.wall_s},
-        "train": trained.model_dump(mode="json", include={"rung", "steps", "final_train_loss", "final_val_loss",
-                                                          "tokens_per_s", "wall_s", "adapter_dir"}),
-        "merge": merged.model_dump(mode="json", include={"merged_dir", "wall_s"}),
-    }
-    if cfg.orchestration.stop_after == "merge":
-        return summary
-    exported = stage(final, "export")
-    summary["export"] = exported.model_dump(mode="json", include={"gguf", "outtype", "parity", "wall_s"})
-    served = stage(final, "serve")
-    summary["serve"] = served.to_manifest()
-    if served.kept_running:
-        logger.info("serving at %s; `medgen serve --stop` ends it (%s)", served.url,
-                    final.stage_dir("serve") / SERVER_FILE)
-    if cfg.orchestration.stop_after == "serve":
-        return summary
-    generated = generate_corpus(final)
-    if generated.skipped:
-        skipped.append("generate")
-    summary["generate"] = generated.model_dump(mode="json", include={"counts", "rejections_by_reason", "tokens_per_s",
-                                                                     "records_per_s", "files", "wall_s"})
-    if cfg.orchestration.stop_after == "generate":
-        return summary
-    if final.data.canaries.enabled:
-        canaries = stage(final, "canaries")
-        summary["canaries"] = canaries.model_dump(mode="json", include={"extraction", "wall_s"})
-    evaluated = stage(final, "evaluate")
-    summary["evaluate"] = evaluated.model_dump(mode="json", include={"gate", "files", "wall_s"})
+            summary["skipped"].append(spec.name)
+        summary[spec.name] = result.model_dump(mode="json", include=set(spec.summary))
+        logger.info("%s: %s", spec.name, "skipped (made from these inputs)" if result.skipped else "done")
+        if spec.name == "serve" and result.kept_running:
+            logger.info("serving at %s; `medgen serve --stop` ends it (%s)", result.url,
+                        final.stage_dir("serve") / SERVER_FILE)
+        if spec.name == cfg.orchestration.stop_after and spec is not STAGES[-1]:
+            return summary
     if cfg.orchestration.release:
         summary["release"] = release_task(final.model_dump(mode="json"))
     return summary
+
+
+def _drive(spec: Stage, cfg: PipelineConfig, final: PipelineConfig) -> StageResult:
+    if spec.drive == "ladder":
+        # Here a signal means stop; on the pool it means the job's time or node ran out, and the rung resumes.
+        return walk_ladder(cfg, lambda c: run_stage(c, spec.name),
+                           cfg.train.max_resumes if cfg.orchestration.gpu_pool else 0)
+    if spec.drive == "shards":
+        return generate_corpus(final)
+    return run_stage(final, spec.name)
 
 
 def generate_corpus(cfg: PipelineConfig) -> GenerateResult:
@@ -242,7 +201,7 @@ def generate_corpus(cfg: PipelineConfig) -> GenerateResult:
     if cfg.orchestration.gpu_pool:
         results = run_remote(shard_cfgs, "generate")
     else:
-        results = [generate_task(c.model_dump(mode="json")) for c in shard_cfgs]
+        results = [TASKS["generate"](c.model_dump(mode="json")) for c in shard_cfgs]
     return results[0] if len(results) == 1 else merge_shards_task(cfg.model_dump(mode="json"))
 
 

@@ -1,6 +1,10 @@
-"""`medgen` command line: one subcommand per stage.
+"""`medgen` command line: one subcommand per registered stage (medgen/core/registry.py), plus `release` and
+`deployments`.
 
     medgen train --config configs/default.yaml --set train.max_steps=10
+
+A stage without options of its own gets its subcommand from the registry; its module's `report(result)`, where
+it has one, says what to print beyond "done".
 
 The Prefect commands (`run`, `automation`) are added by `medgen.flows.cli`, the console script's entry
 point, so that this core module never imports Prefect.
@@ -8,7 +12,6 @@ point, so that this core module never imports Prefect.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Callable, List, Optional
@@ -17,9 +20,9 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from medgen.config import PipelineConfig, load_config
-from medgen.constants import EXIT_REQUEUE
-from medgen.errors import MedgenError, TrainInterrupted
+from medgen.core.config import PipelineConfig, load_config
+from medgen.core.constants import EXIT_REQUEUE
+from medgen.core.errors import MedgenError, TrainInterrupted
 
 # Plain click rendering (rich_markup_mode=None): a bad option is then one "Error: ..." line, not a box that
 # wraps the message at the terminal's width.
@@ -37,7 +40,7 @@ def _load(config: str, overrides: Optional[List[str]]) -> PipelineConfig:
 
 
 def _locked(cfg: PipelineConfig, what: str, where=None):
-    from medgen.lock import run_lock
+    from medgen.core.lock import run_lock
 
     return run_lock(where or cfg.run_path, f"medgen {what}", cfg.orchestration.lock_wait_s)
 
@@ -45,7 +48,7 @@ def _locked(cfg: PipelineConfig, what: str, where=None):
 def _stage(name: str, config: str, overrides, force: bool = False, fn: Callable | None = None,
            lock_dir: Callable | None = None, **kw):
     """Run a stage (or `fn`) under the run_dir's lock; a stage whose outputs match its inputs is skipped."""
-    from medgen import skip
+    from medgen.core import skip
 
     cfg = _load(config, [*(overrides or []), *(["orchestration.force=true"] if force else [])])
     with _locked(cfg, name, lock_dir(cfg) if lock_dir else None), console.status(f"[bold]{name}[/] …"):
@@ -55,7 +58,16 @@ def _stage(name: str, config: str, overrides, force: bool = False, fn: Callable 
                       f"(fingerprint {result.fingerprint[:12]}); --force redoes it")
     else:
         console.print(f"[green]{name} done[/] in {result.wall_s} s → {result.out_dir}")
+    for line in _report(name, result):
+        console.print(Text(line))
     return result
+
+
+def _report(name: str, result) -> list[str]:
+    from medgen.core.registry import stage
+
+    module = stage(name).load()
+    return module.report(result) if hasattr(module, "report") else []
 
 
 def _error(message: str) -> None:
@@ -85,8 +97,6 @@ def _main(fn: Callable) -> Callable:
     return wrapper
 
 
-@app.command()
-@_main
 def prepare(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
             source: Optional[str] = typer.Option(None, help="synthetic | alpaca | mimic (data.source)."),
             notes: Optional[str] = typer.Option(None, help="MIMIC-IV-Note discharge.csv[.gz] (data.notes)."),
@@ -94,30 +104,17 @@ def prepare(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
             force: bool = ForceOpt) -> None:
     """Build the Alpaca JSONL train/val/test splits, PHI spans and a dataset card."""
     extra = [f"data.{k}={v}" for k, v in (("source", source), ("notes", notes), ("path", path)) if v]
-    m = _stage("prepare", config, [*extra, *(set or [])], force)
-    console.print(json.dumps(m.counts))
-    if m.import_report:
-        imp = m.import_report
-        console.print(f"imported {imp['notes']} notes; {imp['masks']} masks filled, "
-                      + (f"{imp['resolved_by_specific_rule']:.1%} by a specific rule" if imp["masks"] else "none to type")
-                      + "; skipped: "
-                      + (", ".join(f"{k}: {v['count']} (lines {v['lines'][:10]})" for k, v in imp["skipped"].items())
-                         or "none"))
-        console.print(f"categories: {imp['categories']}")
-    for w in m.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
+    _stage("prepare", config, [*extra, *(set or [])], force)
 
 
-@app.command()
-@_main
 def train(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt, force: bool = ForceOpt) -> None:
     """Fine-tune a LoRA adapter (QLoRA on CUDA), walking the OOM fallback ladder."""
-    from medgen import skip
-    from medgen import train as stage
+    from medgen.core import skip
+    from medgen.train.ladder import walk_ladder
 
     cfg = _load(config, [*(set or []), *(["orchestration.force=true"] if force else [])])
     with _locked(cfg, "train"):
-        m = stage.walk_ladder(cfg, lambda c: skip.run(c, "train", progress=sys.stderr.isatty()))
+        m = walk_ladder(cfg, lambda c: skip.run(c, "train", progress=sys.stderr.isatty()))
     verb = "skipped (made from these inputs)" if m.skipped else "done"
     if m.resumed_from_step is not None and not m.skipped:
         verb += f" (resumed from step {m.resumed_from_step})"
@@ -125,31 +122,12 @@ def train(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt, force: boo
                   f"loss {m.final_train_loss}, val loss {m.final_val_loss} → {m.adapter_dir}")
 
 
-@app.command()
-@_main
-def merge(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt, force: bool = ForceOpt) -> None:
-    """Merge the adapter into the 16-bit base and save safetensors."""
-    _stage("merge", config, set, force)
-
-
-@app.command()
-@_main
-def export(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt, force: bool = ForceOpt) -> None:
-    """Convert the merged model to GGUF and check its logits against the merged model."""
-    m = _stage("export", config, set, force)
-    if m.parity:
-        p = m.parity
-        console.print(f"parity: top-1 {p['top1_agreement']:.3f}, mean KL {p['kl_mean']:.5f} → {m.gguf}")
-
-
-@app.command()
-@_main
 def serve(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
           detach: bool = typer.Option(False, help="Return after the smoke test, leaving the server running."),
           stop: bool = typer.Option(False, "--stop", help="Stop the server a previous serve left running "
                                     "(its Slurm job, or its process here).")) -> None:
     """Serve the GGUF (Ollama, or llama.cpp where Ollama is absent), smoke-test it, and keep it up."""
-    from medgen import serve as stage
+    from medgen.serve import stage
 
     cfg = _load(config, set)
     if stop:
@@ -179,8 +157,6 @@ def serve(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
         console.print("stopped")
 
 
-@app.command()
-@_main
 def generate(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
              merge: bool = typer.Option(False, "--merge", help="Merge the finished shards (generate.shards > 1)."),
              force: bool = ForceOpt) -> None:
@@ -188,46 +164,19 @@ def generate(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
 
     Resumable: rerun the same command after an interruption and it continues where it stopped.
     """
-    from medgen import generate as stage
+    from medgen.generate.plan import out_dir_for
+    from medgen.generate.shards import merge_shards
 
     # Shards run at once, from several nodes: each locks its own folder, not the whole run.
     def lock_dir(cfg):
-        return stage.out_dir_for(cfg, cfg.generate) if cfg.generate.shards > 1 and not merge else None
+        return out_dir_for(cfg, cfg.generate) if cfg.generate.shards > 1 and not merge else None
 
-    m = _stage("generate", config, set, force, fn=stage.merge_shards if merge else None, lock_dir=lock_dir)
-    c = m.counts
-    console.print(f"{c['valid']}/{c['planned']} valid ({c['valid_fraction']:.1%}), rejected by reason: "
-                  f"{m.rejections_by_reason or 'none'}; {m.tokens_per_s} tokens/s → {m.files.get('records')}")
+    _stage("generate", config, set, force, fn=merge_shards if merge else None, lock_dir=lock_dir)
 
 
-@app.command()
-@_main
-def canaries(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt, force: bool = ForceOpt) -> None:
-    """Ask the exported model for the planted canaries' Sex and Service: how often it emits their PHI."""
-    from medgen import canaries as stage
-
-    m = _stage("canaries", config, set, force)
-    for group, f in m.extraction.items():
-        label = "held out (control)" if group == stage.HELD_OUT else f"{group} copies in training"
-        console.print(f"{label}: {f['extracted_samples']}/{f['samples']} samples emitted the canary's PHI "
-                      f"(rate {f['rate']}, {f['canaries_extracted']}/{f['canaries']} canaries)")
-
-
-@app.command()
-@_main
-def evaluate(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt, force: bool = ForceOpt) -> None:
-    """Quality, diversity, privacy and utility of the generated corpus, and the release gate's verdict."""
-    m = _stage("evaluate", config, set, force)
-    verdict = "[green]passes[/]" if m.gate["passed"] else "[red]fails[/]"
-    console.print(f"gate {verdict}" + "".join(f"\n  - {r}" for r in m.gate["reasons"]))
-    console.print(f"report: {m.files.get('report')}  {m.files.get('html')}")
-
-
-@app.command()
-@_main
 def release(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt) -> None:
     """Release the evaluated model when its corpus passed the gate (records released.json, moves the Ollama tag)."""
-    from medgen import release as stage
+    from medgen.evaluate import release as stage
 
     cfg = _load(config, set)
     with _locked(cfg, "release"):
@@ -244,3 +193,45 @@ def print_serve(m) -> None:
         console.print(f"  {r['sex']}/{r['service']}: passed={r['passed']} stopped={r['stopped']} "
                       f"sections={r['section_fraction']} missing={r['missing_fields']}")
     console.print(f"Modelfile: {m.modelfile}\nGGUF: {m.gguf}")
+
+
+def _register_stages() -> None:
+    """A subcommand per registered stage, in pipeline order: its own where it has options, else the generic one."""
+    from medgen.core.registry import STAGES
+
+    own = {"prepare": prepare, "train": train, "serve": serve, "generate": generate}
+    for spec in STAGES:
+        app.command(name=spec.name)(_main(own.get(spec.name) or _generic(spec.name, spec.help)))
+
+
+def _generic(name: str, help: str) -> Callable:
+    def command(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt, force: bool = ForceOpt) -> None:
+        _stage(name, config, set, force)
+
+    command.__doc__ = help
+    return command
+
+
+_register_stages()
+app.command(name="release")(_main(release))
+
+
+def deployments(file: str = typer.Option("prefect.yaml", "--file", help="The Prefect project file to update."),
+                check: bool = typer.Option(False, "--check", help="Only say whether it is current (exit 1 if not).")) -> None:
+    """Write the stage deployments of prefect.yaml from the stage registry (one per stage, sized by it)."""
+    from pathlib import Path
+
+    from medgen.cluster import deployments as generated
+
+    path = Path(file)
+    if check:
+        if not generated.is_current(path):
+            _error(f"{path}: its stage deployments differ from medgen/core/registry.py; run `medgen deployments`")
+            raise typer.Exit(1)
+        console.print(f"{path}: the stage deployments match the registry")
+        return
+    changed = generated.write(path)
+    console.print(f"{path}: stage deployments {'rewritten' if changed else 'already current'}")
+
+
+app.command(name="deployments")(_main(deployments))

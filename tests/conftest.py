@@ -5,10 +5,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from medgen.config import load_config  # noqa: E402
+from medgen.core.config import load_config  # noqa: E402
 
 # A few records, a few steps: enough to run every stage for real on 2 cores in seconds.
 TINY = [
@@ -31,6 +34,9 @@ def tiny_config(run_dir, *extra):
     return load_config("configs/default.yaml", [f"run_dir={run_dir}", *TINY, *extra])
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 @pytest.fixture(scope="session")
 def repo_root():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,7 +47,8 @@ def repo_root():
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, repo_root):
     """A real prepare + 2-step train on the embedded model, shared by the stage tests."""
-    from medgen import prepare, train
+    from medgen.data import prepare
+    from medgen.train import stage as train
 
     cfg = tiny_config(tmp_path_factory.mktemp("run"))
     prepare.run(cfg)
@@ -57,8 +64,18 @@ def prefect_harness():
         yield
 
 
+# Fixtures that train the embedded model: a test using one (directly or through another fixture) trains.
+TRAINING_FIXTURES = {"trained"}
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
+
+    unmarked = [item.nodeid for item in items
+                if TRAINING_FIXTURES & set(item.fixturenames) and "slow" not in item.keywords]
+    if unmarked:
+        raise pytest.UsageError("these tests train (they use the `trained` fixture) but are not marked slow: "
+                                + ", ".join(unmarked))
 
     no_cuda = pytest.mark.skip(reason="needs an NVIDIA GPU: torch.cuda.is_available() is False here")
     no_ollama = pytest.mark.skip(reason="needs the `ollama` binary on PATH; none is installable on this machine")
@@ -116,3 +133,45 @@ def api(live_server):
 
     with temporary_settings({PREFECT_API_URL: live_server}):
         yield live_server
+
+
+# --- a Slurm cluster and a `slurm` work pool (tests/cluster) ----------------------------------------------
+
+def cluster_up() -> bool:
+    if not shutil.which("sinfo"):
+        return False
+    proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+    return proc.returncode == 0 and any(s in proc.stdout for s in ("idle", "mix", "alloc"))
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if not cluster_up():
+        pytest.skip("no Slurm cluster answers here; .ci/run starts one with deployments/slurm/local-cluster.sh start")
+
+
+@pytest.fixture(scope="module")
+def pool_worker(request, cluster, live_server, tmp_path_factory):
+    """`prefect work-pool create --type slurm` and `prefect worker start` (which find the worker through its entry
+    point) for the module's POOL; yields the worker's log."""
+    pool = request.module.POOL
+    env = {**os.environ, "PREFECT_API_URL": live_server, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+    prefect = [sys.executable, "-m", "prefect"]
+    subprocess.run([*prefect, "work-pool", "delete", pool], env=env, capture_output=True, cwd=ROOT)
+    created = subprocess.run([*prefect, "work-pool", "create", pool, "--type", "slurm"], env=env,
+                             capture_output=True, text=True, check=True, cwd=ROOT)
+    assert pool in created.stdout + created.stderr
+    log = tmp_path_factory.mktemp(f"{pool}-worker") / "worker.log"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([*prefect, "worker", "start", "--pool", pool, "--name", f"{pool}-worker"], env=env,
+                                stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    yield log
+    proc.terminate()
+    proc.wait(30)
+
+
+@pytest.fixture
+def worker(pool_worker, api):
+    """The module's worker's log, with this test's Prefect client pointed at its server."""
+    return pool_worker

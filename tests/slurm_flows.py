@@ -34,10 +34,10 @@ def hog(mb: int = 600) -> None:
 @flow(name="train")
 def train_oom_at_r8(config: dict) -> dict:
     """The real train flow, except that rank 8 runs out of memory the way a too-small GPU would."""
-    from medgen.config import PipelineConfig
-    from medgen.errors import TrainOOM
+    from medgen.core.config import PipelineConfig
+    from medgen.core.errors import TrainOOM
+    from medgen.core.results import failure_recorded
     from medgen.flows.pool import train_flow
-    from medgen.results import failure_recorded
 
     cfg = PipelineConfig.model_validate(config)
     if cfg.train.lora.r == 8:

@@ -6,7 +6,7 @@
 The job variables below are the work-pool form in the UI; each has a default and a description.
 
 Who may set what: every job variable becomes one #SBATCH line, checked against what sbatch accepts
-(`medgen.slurm.JobSpec`), except those in PRIVILEGED, which decide what code runs as the worker's user.
+(`medgen.cluster.slurm.JobSpec`), except those in PRIVILEGED, which decide what code runs as the worker's user.
 A pool admin sets those in the pool's base job template, and a deployment's author (who already chooses
 the code its jobs run) in the deployment's job_variables; a flow run that overrides one is refused before
 anything reaches Slurm. To give every job of a pool its setup lines, as a pool admin:
@@ -23,14 +23,14 @@ import sys
 from typing import Any, Optional
 
 import anyio
-from pydantic import Field
 from prefect.client.schemas.objects import FlowRun
 from prefect.exceptions import InfrastructureNotFound
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
+from pydantic import Field
 
-from medgen import slurm
-from medgen.constants import FAILURE_KIND_LABEL, SLURM_STATE_LABEL
-from medgen.io import read_tail
+from medgen.cluster import slurm
+from medgen.core.constants import FAILURE_KIND_LABEL, SLURM_STATE_LABEL
+from medgen.core.io import read_tail
 
 # Shell lines, the command, the environment (PYTHONPATH, LD_PRELOAD) and the directory the interpreter
 # starts in (`python -m` imports from it) each let their author run code as the worker's user.

@@ -1,1 +1,0 @@
-"""Deployment templates shipped with medgen as package data (installed as `medgen.deployments`)."""

@@ -1,0 +1,330 @@
+"""Typed stage results: what each stage's manifest holds, written and read back in one place.
+
+Stages return these; tasks, flows and the CLI read their fields, never string keys of a dict. A failed
+stage leaves a `StageFailure` record instead, so the kind of failure (OOM, timeout, data, …) crosses a
+process or Slurm-job boundary as data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any, Iterator, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from medgen.core.config import Rung
+from medgen.core.constants import CORPUS_FILES, FAILURE_FILE, MANIFEST_FILE, RESOLVED_CONFIG_FILE
+from medgen.core.errors import (
+    FailureKind,
+    GateFailed,
+    MedgenError,
+    ParityError,
+    RemoteStageFailed,
+    SmokeTestFailed,
+    TrainOOM,
+    failure_kind,
+)
+from medgen.core.faults import crash_point
+from medgen.core.io import atomic_write_text, ensure_dir, write_json
+from medgen.core.provenance import environment
+
+
+class StageResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    stage: str
+    out_dir: Path
+    wall_s: float
+    fingerprint: str = Field("", description="Hash of everything the outputs depend on (see provenance.py).")
+    inputs: dict = Field(default_factory=dict, description="What the fingerprint was computed from.")
+    environment: dict = Field(default_factory=environment, description="medgen, git SHA, library versions.")
+    _skipped: bool = PrivateAttr(default=False)
+
+    @property
+    def skipped(self) -> bool:
+        """True when this result was reused instead of run (medgen/core/skip.py); not part of the manifest."""
+        return self._skipped
+
+    @skipped.setter
+    def skipped(self, value: bool) -> None:
+        self._skipped = value
+
+    def complete(self) -> bool:
+        """Whether every output the manifest names is still there (a reused result must be whole)."""
+        return all(Path(p).exists() for p in self._outputs())
+
+    def _outputs(self) -> list:
+        return []
+
+    def to_manifest(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)
+
+    def write(self, config_yaml: str, out_dir: Path | None = None) -> Path:
+        """Leave the resolved config and the manifest beside the outputs; the manifest goes last."""
+        where = out_dir or self.out_dir
+        atomic_write_text(where / RESOLVED_CONFIG_FILE, config_yaml)
+        crash_point(f"{self.stage}:manifest")
+        return write_json(where / MANIFEST_FILE, self.to_manifest())
+
+    @classmethod
+    def from_manifest(cls, stage_dir: Path):
+        path = stage_dir / MANIFEST_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no manifest; run the stage that writes {stage_dir.name}/ first")
+        return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
+
+
+class PrepareResult(StageResult):
+    stage: Literal["prepare"] = "prepare"
+    source: str
+    path: Optional[str] = None
+    seed: int
+    profile: Optional[str] = None
+    phi_markup: str = "none"
+    counts: dict[str, int]
+    duplicates_removed: dict[str, int]
+    sex_service_counts: dict[str, int]
+    phi_category_counts: dict[str, int]
+    token_stats: dict[str, dict]
+    import_report: Optional[dict] = Field(None, alias="import")
+    files: dict[str, str]
+    warnings: list[str] = Field(default_factory=list)
+    canaries: Optional[dict] = Field(
+        None, description="Canaries planted in the train split (counts only; `counts` and `token_stats` cover the "
+        "source's records without them); None when data.canaries is off.")
+
+    def _outputs(self) -> list:
+        return [Path(f) for f in self.files.values()]  # paths as written, like out_dir (relative to the cwd)
+
+
+class TrainResult(StageResult):
+    stage: Literal["train"] = "train"
+    base: str
+    resolved_base: str
+    device: str
+    quantization: str
+    bf16: bool
+    optimizer: str
+    rung: Rung
+    steps: int
+    epochs: float
+    train_examples: int
+    final_train_loss: Optional[float]
+    mean_train_loss: Optional[float]
+    final_val_loss: Optional[float]
+    train_losses: list[float]
+    val_losses: list[float]
+    tokens_seen: int
+    tokens_per_s: Optional[float]
+    peak_memory_mb: float
+    peak_memory_kind: str
+    adapter_dir: Path
+    loss_plot: Path
+    checkpoints_dir: Path
+    # How a step was laid out (packing.Layout); None in manifests written before packing.
+    max_seq_length: Optional[int] = Field(None, description="Row length: train.max_seq_length resolved ('auto').")
+    truncated_examples: Optional[int] = Field(None, description="Training examples longer than a row, cut.")
+    packing: Optional[bool] = None
+    micro_batch_rows: Optional[int] = Field(None, description="Rows (packed) or examples per micro-batch.")
+    grad_accum: Optional[int] = None
+    gradient_checkpointing: Optional[bool] = None
+    attention: Optional[str] = Field(None, description="transformers attn_implementation.")
+    kernels: Optional[str] = Field(None, description="'liger' or 'none'.")
+    estimated_peak_gb: Optional[float] = Field(None, description="The planner's estimate (packing.memory_model).")
+    resumed_from_step: Optional[int] = Field(None, description="The checkpoint step this run resumed from; None "
+                                             "when it started at step 0.")
+
+    def _outputs(self) -> list:
+        return [self.adapter_dir]
+
+
+class MergeResult(StageResult):
+    stage: Literal["merge"] = "merge"
+    base: str
+    adapter: Path
+    dtype: str
+    parameters: int
+    merged_vs_adapter: dict
+    merged_dir: Path
+
+    def _outputs(self) -> list:
+        return [self.merged_dir]
+
+
+class ExportResult(StageResult):
+    stage: Literal["export"] = "export"
+    merged_dir: Path
+    gguf: Path
+    outtype: str
+    bytes: int
+    conversion: dict = Field(default_factory=dict, description="The converter's summary (tensors, tokenizer).")
+    parity: Optional[dict] = None
+    convert_s: float
+
+    def _outputs(self) -> list:
+        return [self.gguf]
+
+
+class ServeResult(StageResult):
+    stage: Literal["serve"] = "serve"
+    backend: str
+    url: str
+    model: str
+    pid: Optional[int]
+    kept_running: bool
+    gguf: Path
+    modelfile: Path
+    chat_format: str
+    notes: list[str]
+    smoke: dict
+    smoke_scores: list[dict]
+    smoke_file: Path
+    _server: Any = PrivateAttr(default=None)
+
+    @property
+    def server(self):
+        """The running server when the stage was asked to keep it (not part of the manifest)."""
+        return self._server
+
+    def raise_for_smoke(self) -> None:
+        from medgen.core.errors import SmokeTestFailed
+
+        if not self.smoke["passed"]:
+            raise SmokeTestFailed.from_scores(self.smoke_scores)
+
+    def complete(self) -> bool:
+        # A kept server is gone once its run ends; only a passed smoke test of a stopped server is reusable.
+        return bool(self.smoke.get("passed")) and not self.kept_running and super().complete()
+
+    def _outputs(self) -> list:
+        return [self.modelfile, self.gguf]
+
+
+class GenerateResult(StageResult):
+    stage: Literal["generate"] = "generate"
+    mix: str
+    seed: int
+    shard: Optional[int] = Field(description="The shard this run covered; None for shards merged by merge_shards.")
+    shards: int
+    backend: Optional[str] = Field(None, description="The backend's name; None for merged shards, or when every "
+                                   "request was already journaled.")
+    counts: dict[str, Union[int, float]] = Field(description="planned, valid, rejected, valid_fraction.")
+    sex_service_counts: dict[str, int] = Field(description="Valid records per 'Sex/SERVICE'.")
+    rejections_by_reason: dict[str, int] = Field(description="Failed checks of each rejected request's last attempt.")
+    failed_attempts: int = Field(description="Attempts that failed validation, retried or not.")
+    phi_category_counts: dict[str, int]
+    tokens: int = Field(description="Tokens generated for the corpus, every attempt included.")
+    generation_s: float = Field(description="Wall time this process spent generating (merged: summed over shards).")
+    tokens_per_s: Optional[float] = Field(
+        description="Tokens generated by this process over generation_s (merged: shard rates summed, the rate of "
+        "shards run side by side); None when nothing was generated.")
+    records_per_s: Optional[float] = Field(description="Finished requests per second, as tokens_per_s.")
+    slots: int = Field(description="Requests in flight at once (merged: summed over shards; 0 when every request "
+                       "was already journaled).")
+    resumed: int = Field(description="Requests taken from the journal of an interrupted run.")
+    torn_lines_dropped: int = Field(description="Unreadable journal lines (a write cut by a crash) dropped.")
+    files: dict[str, str]
+
+    def _outputs(self) -> list:
+        return [self.out_dir / name for name in CORPUS_FILES]
+
+
+
+class StageFailure(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stage: str
+    kind: FailureKind
+    error: str  # the exception's type name: never its message, which may quote record text
+    rung: Optional[Rung] = None
+    details: dict = Field(default_factory=dict, description="The error's figures (MedgenError.details).")
+
+    @classmethod
+    def from_exception(cls, stage: str, exc: BaseException) -> StageFailure:
+        return cls(stage=stage, kind=failure_kind(exc), error=type(exc).__name__,
+                   rung=exc.rung if isinstance(exc, TrainOOM) else None,
+                   details=exc.details() if isinstance(exc, MedgenError) else {})
+
+    def to_exception(self, where: str) -> MedgenError:
+        """The error the stage raised inside its job, rebuilt from its record, so the orchestrator acts on it
+        exactly as it would in-process (walk the OOM ladder, report parity figures or smoke scores)."""
+        d = self.details
+        if self.error == "TrainOOM" and self.rung is not None:
+            return TrainOOM(self.rung, where)
+        if self.error == "ParityError" and "parity" in d:
+            return ParityError(f"{where}: {d['message']}", d["parity"])
+        if self.error == "SmokeTestFailed" and "scores" in d:
+            return SmokeTestFailed.from_scores(d["scores"])
+        if self.error == "GateFailed" and "reasons" in d:
+            return GateFailed(d["reasons"])
+        return RemoteStageFailed(f"{where}: {self.error} ({self.kind.value}); see its logs in the Prefect UI",
+                                 self.kind)
+
+
+def read_failure(stage_dir: Path) -> StageFailure | None:
+    path = stage_dir / FAILURE_FILE
+    return StageFailure.model_validate_json(path.read_text()) if path.is_file() else None
+
+
+@contextlib.contextmanager
+def failure_recorded(stage_dir: Path, stage: str) -> Iterator[None]:
+    """Record the kind of any failure inside as `failure.json` in the stage folder; clear an old one first."""
+    (stage_dir / FAILURE_FILE).unlink(missing_ok=True)
+    try:
+        yield
+    except BaseException as e:
+        ensure_dir(stage_dir)
+        write_json(stage_dir / FAILURE_FILE, StageFailure.from_exception(stage, e).model_dump(mode="json"))
+        raise
+
+
+class CanaryResult(StageResult):
+    """How often the model, prompted with a canary's Sex and Service, emits that canary's PHI: per repeat count
+    and for the held-out canaries (never planted: the chance rate). Figures only, never values or text."""
+
+    stage: Literal["canaries"] = "canaries"
+    backend: str
+    samples_per_canary: int
+    max_tokens: int
+    temperature: float
+    top_p: float
+    extraction: dict[str, dict] = Field(
+        description="Per group ('1', '5', '20' copies planted, and 'held_out'): canaries, samples, extracted_samples, "
+        "rate (extracted_samples / samples), canaries_extracted, and by_category (name, mrn, phone: fraction of "
+        "samples emitting it).")
+    tokens: int
+    generation_s: float
+    files: dict[str, str]
+
+    def _outputs(self) -> list:
+        return list(self.files.values())
+
+
+class EvaluateResult(StageResult):
+    """Figures of the generated corpus, each beside the control's (held-out test records measured against the
+    same training split), and the release gate's verdict. Counts, fractions and lengths only: no record text."""
+
+    stage: Literal["evaluate"] = "evaluate"
+    sizes: dict[str, int] = Field(description="Records in the generated corpus and the train and test splits.")
+    validity: dict = Field(description="Valid fraction, rejections, Sex/Service adherence, markup, consistency.")
+    fidelity: dict = Field(description="Length distribution (KS), section coverage, PHI per record per category.")
+    diversity: dict = Field(description="distinct-n, compression ratio, near-duplicates within the corpus.")
+    privacy: dict = Field(description="PHI reuse, verbatim overlap and near-duplicates of training records.")
+    utility: Optional[dict] = Field(description="De-identification tagger F1, synthetic- vs train-trained; None "
+                                    "when the generated records carry no PHI labels.")
+    canaries: Optional[dict] = Field(None, description="Canary extraction from the `canaries` stage (status "
+                                     "'measured', 'not run' or 'stale'); None when prepare planted no canaries.")
+    gate: dict = Field(description="{'passed': bool, 'reasons': [...]}: every threshold missed, with its figures.")
+    timings_s: dict[str, float] = Field(description="Seconds spent on each part (index, validity, ... utility).")
+    files: dict[str, str]
+
+    def raise_for_gate(self) -> None:
+        from medgen.core.errors import GateFailed
+
+        if not self.gate["passed"]:
+            raise GateFailed(self.gate["reasons"])
+
+    def _outputs(self) -> list:
+        return list(self.files.values())

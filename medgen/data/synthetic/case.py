@@ -1,0 +1,263 @@
+"""Drawing one record's case: the patient, condition, comorbidities, stay and how the note is written (its
+detail, abbreviations, list style), and the sources the section writers draw details from.
+
+Every draw from `rng` and `fake` happens in a fixed order, which is what makes a seed reproduce its records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import random
+from dataclasses import dataclass, field
+from typing import NamedTuple, Sequence
+
+from faker import Faker
+
+from medgen.core.constants import SEXES
+from medgen.data.identity import Person, draw_person
+from medgen.data.synthetic.clinical import (
+    ALLERGIES,
+    BASIC,
+    COMPLICATIONS,
+    EXCLUSIVE,
+    HISTORY,
+    LABS,
+    Complication,
+    Condition,
+    History,
+    conditions_for,
+    histories_for,
+    med,
+    services_for,
+)
+from medgen.data.synthetic.phrases import FIELD_RE, article, draw_range, vary
+
+ADMITTED = (dt.date(2015, 1, 1), dt.date(2025, 12, 31))
+HOSPITAL_KINDS = ("Memorial Hospital", "Medical Center", "General Hospital", "Regional Medical Center",
+                  "Community Hospital", "University Hospital", "Hospital")
+
+class _Words(NamedTuple):
+    """How the text refers to the patient."""
+
+    title: str
+    pr: str
+    pos: str
+    noun: str
+    letter: str
+    spouse: str
+
+
+_WORDS = {"Male": _Words("Mr.", "he", "his", "man", "M", "wife"),
+          "Female": _Words("Ms.", "she", "her", "woman", "F", "husband")}
+
+@dataclass
+class Case:
+    """One record's patient, condition, history and stay, how its note is written, and the sources the sections
+    draw their details from."""
+
+    service: str
+    cond: Condition
+    full: bool
+    person: Person
+    pmh: list[History]
+    home: list[str]  # home medications, one regimen per comorbidity
+    labs: dict[str, str]  # admission values, quoted by the HPI and the course as well as the results
+    fake: Faker
+    rng: random.Random
+    detail: float = 0.0  # 0..1: how much a `full` note writes (optional sub-sections, exam, labs, course)
+    abbrev: bool = False  # PMH and the like as abbreviations
+    bullets: str = "- "  # list style: "- ", "* " or "" (numbered)
+    complications: list[Complication] = field(default_factory=list)
+    allergies: list[str] = field(default_factory=list)
+    course: list[str] = field(default_factory=list)  # the condition's course, exam and imaging, filled once
+    exam: str = ""
+    imaging: str = ""
+    complaint: str = ""
+    followup: dt.date = dt.date.min  # the first follow-up visit
+    vocab: dict = field(default_factory=dict)
+
+    @property
+    def terse(self) -> bool:
+        """The sparsest `full` notes (about one in fifteen): one line where others write a block."""
+        return self.full and self.detail < 0.1
+
+    @property
+    def words(self) -> _Words:
+        return _WORDS[self.person.sex]
+
+    def fill(self, template: str, **fields) -> list:
+        """`template` as pieces: {name} from `fields`, the patient's words or lab values, {a-b} a number in
+        that range, {x|y|z} one of the words (an alternative may be empty)."""
+        parts = FIELD_RE.split(template)
+        out: list = []
+        for i, part in enumerate(parts):
+            if not i % 2:
+                if part:
+                    out.append(part)
+            elif "|" in part:
+                choice = self.pick(part.split("|"))
+                if choice:
+                    out.append(choice)
+            elif part in fields:
+                out.append(fields[part])
+            elif part in self.vocab:
+                out.append(self.vocab[part])
+            elif part in self.labs:
+                out.append(self.labs[part])
+            else:
+                out.append(draw_range(self.rng, part))
+        return out
+
+    def text(self, template: str, **fields) -> str:
+        """`fill` for templates without PHI."""
+        return "".join(self.fill(template, **fields))
+
+    def pick(self, options: Sequence):
+        return options[self.rng.randrange(len(options))]
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+
+def fmt_date(d: dt.date) -> str:
+    return d.strftime("%m/%d/%Y")
+
+
+def body_date(c: Case, d: dt.date) -> str:
+    """A date inside the note, in one of the forms notes use."""
+    form = c.rng.random()
+    if form < 0.7:
+        return fmt_date(d)
+    if form < 0.85:
+        return f"{d.month}/{d.day}"
+    if form < 0.93:
+        return d.isoformat()
+    return f"{d:%B} {d.day}, {d.year}"
+
+
+@functools.lru_cache(maxsize=None)
+def lab_ranges(cond: Condition) -> dict[str, tuple[float, float]]:
+    out = {}
+    for spec in cond.labs:
+        name, _, rng = spec.partition(" ")
+        if rng:
+            lo, _, hi = rng.partition("-")
+            out[name] = (float(lo), float(hi))
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def lab_names(cond: Condition) -> tuple[str, ...]:
+    return tuple(spec.split(" ")[0] for spec in cond.labs)
+
+
+def lab_value(rng: random.Random, name: str, lo: float | None = None, hi: float | None = None) -> str:
+    lab = LABS[name]
+    v = rng.uniform(lab.lo if lo is None else lo, lab.hi if hi is None else hi)
+    return f"{v:.{lab.decimals}f}"
+
+
+@functools.lru_cache(maxsize=None)
+def _drugs_named(cond: Condition) -> str:
+    """Every word of the condition's medications and course, to keep allergies off what the patient gets."""
+    return " ".join([*cond.meds, *cond.course]).lower()
+
+
+# --- drawing the case ------------------------------------------------------------------------------------
+
+def _stay_days(rng: random.Random, cond: Condition, detail: float | None) -> tuple[int, int]:
+    """The range draw_person draws the stay from: right-skewed (median near 4 days, as in MIMIC), longer after an
+    operation, and longer for a more detailed note, since long stays make long notes."""
+    if detail is None:
+        return 1, 6
+    return 1, 3 + round(16 * detail * rng.random()) + (2 if cond.surgical else 0)
+
+
+def _draw_history(rng: random.Random, cond: Condition, sex: str, age: int, detail: float | None) -> list[History]:
+    """The comorbidities of a `full` note of `detail`, or of a `compact` one (None): at most two."""
+    possible = histories_for(sex, age)
+    chosen: list[str] = [h for h in cond.needs if h in possible]
+    listed = 0.6 if detail is None else 0.3 + 0.5 * detail  # a terse note lists less of the history
+    chosen += [h for h in cond.history if h in possible and h not in chosen and rng.random() < listed]
+    # Older patients carry more comorbidities, as they do in MIMIC.
+    extra = rng.randint(0, round((1 + age // 25) * (0.3 + detail))) if detail is not None else rng.randint(1, 2)
+    for name in rng.sample(possible, k=min(extra, len(possible))):
+        if name not in chosen and not any(name in ex and set(chosen) & ex for ex in EXCLUSIVE):
+            chosen.append(name)
+    if detail is None:
+        chosen = chosen[:2]
+    return [HISTORY[n] for n in chosen]
+
+
+def _home_meds(rng: random.Random, pmh: list[History]) -> list[str]:
+    meds: list[str] = []
+    seen: set[str] = set()
+    for h in pmh:
+        for m in rng.choice(h.regimens):
+            if med(m).name not in seen:
+                seen.add(med(m).name)
+                meds.append(m)
+    return meds
+
+
+def _draw_allergies(c: Case) -> list[str]:
+    used = " ".join([_drugs_named(c.cond), *c.home, *(comp.course for comp in c.complications)]).lower()
+    safe = [a for a, drugs in ALLERGIES.items() if not any(d in used for d in drugs)]
+    k = c.rng.choice((0, 0, 0, 1, 1, 2, 3)) if c.full else c.rng.choice((0, 1))
+    return c.rng.sample(safe, k=min(k, len(safe)))
+
+
+def tolerated(c: Case, pieces: Sequence) -> bool:
+    """Whether a sentence names no drug the patient is allergic to (sentences drawn after the allergies are)."""
+    text = "".join(p for p in pieces if isinstance(p, str)).lower()
+    return not any(drug in text for a in c.allergies for drug in ALLERGIES[a])
+
+
+def _draw_complications(c: Case) -> list[Complication]:
+    los, out = c.person.los, []
+    for comp in COMPLICATIONS:
+        if los >= comp.min_stay and comp.surgical in (None, c.cond.surgical) and \
+                c.chance(0.012 * los * (0.3 + c.detail)):
+            out.append(comp)
+    return out[:3]
+
+
+def _body_size(rng: random.Random, sex: str, obese: bool, cond: Condition) -> dict[str, str]:
+    """Height (in), BMI and weights (kg) on admission and at discharge, one body for every mention."""
+    height = rng.randint(63, 76) if sex == "Male" else rng.randint(58, 70)
+    bmi = rng.uniform(30.5, 44.0) if obese else rng.uniform(18.5, 29.9)
+    weight = bmi * (height * 0.0254) ** 2
+    # A diuresed patient leaves several kilograms lighter.
+    lost = rng.uniform(3.0, 8.0) if "diures" in _drugs_named(cond) else rng.uniform(-0.5, 2.5)
+    return {"ht": str(height), "bmi": f"{bmi:.1f}", "wt": f"{weight:.1f}", "dwt": f"{weight - lost:.1f}"}
+
+
+def draw_case(fake: Faker, rng: random.Random, profile: str, sex: str | None, service: str | None) -> Case:
+    sex = sex or rng.choice(SEXES)
+    service = service or rng.choice(services_for(sex))
+    cond = rng.choice(conditions_for(service, sex))
+    full = profile == "full"
+    # How much the note writes, drawn first: the stay and the history it lists depend on it.
+    detail = rng.random() ** 0.85 if full else 0.0
+    person = draw_person(fake, rng, sex, (cond.min_age, cond.max_age), ADMITTED,
+                         _stay_days(rng, cond, detail if full else None), HOSPITAL_KINDS)
+    pmh = _draw_history(rng, cond, sex, person.age, detail if full else None)
+    home = _home_meds(rng, pmh)
+    ranges = lab_ranges(cond)
+    labs = {n: lab_value(rng, n, *ranges.get(n, (None, None))) for n in (*BASIC, *lab_names(cond))}
+    c = Case(service, cond, full, person, pmh, home, labs, fake, rng, detail)
+    w = c.words
+    c.vocab = {"Pr": w.pr.capitalize(), "pr": w.pr, "pos": w.pos, "title": w.title, "noun": w.noun,
+               "last": (person.last, "NAME:PATIENT"), "age": (str(person.age), "AGE"),
+               "hospital": (person.hospital, "LOCATION:HOSPITAL"), "art": article(str(person.age)),
+               **_body_size(rng, sex, any(h.name == "obesity" for h in pmh), cond)}
+    if full:
+        c.abbrev = rng.random() < 0.4
+        c.bullets = rng.choice(("- ", "- ", "* ", ""))
+        c.complications = _draw_complications(c)
+    c.allergies = _draw_allergies(c)
+    c.course = [c.text(vary(c, s)) for s in cond.course]
+    c.exam, c.imaging = c.text(cond.exam), c.text(cond.imaging)
+    c.complaint = rng.choice(cond.complaints) if full else cond.complaints[0]
+    c.followup = person.discharge + dt.timedelta(days=rng.randint(5, 21))
+    return c

@@ -1,0 +1,73 @@
+"""The corpus files of a finished generate run (records.jsonl, records.phi.jsonl, rejected.jsonl) from journal
+entries in plan order, their summary figures, and writing them atomically."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from medgen.core.constants import (
+    CORPUS_FILES,
+    CORPUS_PHI_FILE,
+    GENERATION_CARD_FILE,
+    MANIFEST_FILE,
+    RECORDS_FILE,
+    REJECTED_FILE,
+)
+from medgen.core.io import atomic_write_text
+from medgen.data import markup
+
+
+def jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; expected the output of a finished generate run")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def corpus_rows(entries: list[dict], inline: bool) -> tuple[list[dict], list[dict], list[dict]]:
+    """records.jsonl, records.phi.jsonl and rejected.jsonl rows from journal entries in plan order."""
+    records: list[dict] = []
+    phi: list[dict] = []
+    rejected: list[dict] = []
+    for e in entries:
+        if not e["valid"]:
+            rejected.append({k: e[k] for k in ("id", "sex", "service", "attempts", "reasons")})
+            continue
+        plain, spans = markup.strip(e["text"]) if inline else (e["text"], [])
+        phi.append({"index": len(records), "id": e["id"], "spans": spans})
+        records.append({"id": e["id"], "sex": e["sex"], "service": e["service"], "text": plain, "seed": e["seed"],
+                        "tokens": e["tokens"], "seconds": e["seconds"], "attempts": e["attempts"]})
+    return records, phi, rejected
+
+
+def summary(records: list[dict], phi: list[dict], rejected: list[dict]) -> dict:
+    planned = len(records) + len(rejected)
+    return {
+        "counts": {"planned": planned, "valid": len(records), "rejected": len(rejected),
+                   "valid_fraction": round(len(records) / planned, 4) if planned else 0.0},
+        "sex_service_counts": dict(sorted(Counter(f"{r['sex']}/{r['service']}" for r in records).items())),
+        "rejections_by_reason": dict(Counter(x for r in rejected for x in r["reasons"]).most_common()),
+        "phi_category_counts": dict(Counter(s["category"] for p in phi for s in p["spans"]).most_common()),
+    }
+
+
+def clear_outputs(out_dir: Path) -> None:
+    # The manifest goes first: without it, leftovers never pass for a finished corpus.
+    for name in (MANIFEST_FILE, *CORPUS_FILES):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def write_corpus(out_dir: Path, records: list[dict], phi: list[dict], rejected: list[dict]) -> dict[str, str]:
+    files = {"records": RECORDS_FILE, "phi": CORPUS_PHI_FILE, "rejected": REJECTED_FILE}
+    for rows, name in ((records, RECORDS_FILE), (phi, CORPUS_PHI_FILE), (rejected, REJECTED_FILE)):
+        atomic_write_text(out_dir / name, jsonl(rows))
+    return {**{k: str(out_dir / v) for k, v in files.items()}, "card": str(out_dir / GENERATION_CARD_FILE)}
+
+
+def rate(amount: float, seconds: float) -> float | None:
+    return round(amount / seconds, 3) if seconds > 0 and amount else None

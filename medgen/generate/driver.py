@@ -1,0 +1,74 @@
+"""Driving a backend: every request of the plan tried up to max_attempts times, `backend.slots` in flight,
+each record scored by `smoke.score` (the one validity function) and its outcome journaled."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from typing import Callable
+
+from medgen.core.config import GenerateConfig, PipelineConfig
+from medgen.data.prompts import request_messages
+from medgen.generate.journal import Journal
+from medgen.generate.plan import Request, attempt_seed
+from medgen.serve import smoke
+from medgen.serve.backends import Backend
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+def generate_one(backend: Backend, req: Request, gen: GenerateConfig, *, temperature: float, top_p: float,
+                  stops: tuple[str, ...], min_section_fraction: float, inline: bool) -> dict:
+    """Try a request up to max_attempts times; the journal entry of its outcome (valid or rejected)."""
+    messages = request_messages(req.sex, req.service, inline)
+    tokens_total = 0
+    reasons: list[str] = []
+    for attempt in range(gen.max_attempts):
+        seed = attempt_seed(req.seed, attempt)
+        out = backend.chat(messages, max_tokens=gen.max_tokens, temperature=temperature, top_p=top_p, seed=seed,
+                           stop=stops)
+        tokens_total += out.tokens
+        scored = smoke.score(out.text, req.sex, req.service, out.stopped, min_section_fraction, inline)
+        entry = {"id": req.id, "index": req.index, "sex": req.sex, "service": req.service, "attempts": attempt + 1,
+                 "tokens_total": tokens_total, "failed_attempts": attempt}
+        if scored["passed"]:
+            return {**entry, "valid": True, "seed": seed, "tokens": out.tokens, "seconds": round(out.seconds, 3),
+                    "text": out.text}
+        reasons = sorted(scored["reasons"])
+    return {**entry, "valid": False, "failed_attempts": gen.max_attempts, "reasons": reasons}
+
+
+def drive(backend: Backend, todo: list[Request], gen: GenerateConfig, config: PipelineConfig, inline: bool,
+           stops: tuple[str, ...], journal: Journal, by_id: dict[str, dict], total: int,
+           on_progress: Progress | None) -> int:
+    """Run the requests, `backend.slots` at a time; journal each outcome from this thread only, so lines never
+    interleave. Returns the tokens generated."""
+    tokens = 0
+    every = max(1, total // 20)
+    pool = ThreadPoolExecutor(max_workers=backend.slots, thread_name_prefix="generate")
+    try:
+        futures: list[Future] = [
+            pool.submit(generate_one, backend, r, gen, temperature=config.serve.temperature,
+                        top_p=config.serve.top_p, stops=stops,
+                        min_section_fraction=config.smoke.min_section_fraction, inline=inline) for r in todo]
+        for fut in as_completed(futures):
+            entry = fut.result()
+            journal.append(entry)
+            by_id[entry["id"]] = entry
+            tokens += entry["tokens_total"]
+            done = len(by_id)
+            if on_progress:
+                on_progress(done, total)
+            if done % every == 0 or done == total:
+                log.info("generate: %d/%d done", done, total)
+    except BaseException:
+        # Queued requests are dropped at once; those in flight end with the server, and their outcome is
+        # not journaled, so a rerun asks for them again.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return tokens
+
+

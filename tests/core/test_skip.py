@@ -1,0 +1,60 @@
+"""Stage skipping: nothing is done twice; a changed key redoes exactly the stages downstream of it."""
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from medgen.core import skip
+
+pytestmark = pytest.mark.slow  # every test here trains or runs the pipeline
+
+STAGES = ("prepare", "train", "merge", "export")
+
+
+def _ran(cfg, stages=STAGES) -> list[str]:
+    return [s for s in stages if not skip.run(cfg, s).skipped]
+
+
+def test_rerun_skips_done_stages_and_a_change_redoes_its_downstream(tmp_path, repo_root):
+    from conftest import tiny_config
+
+    cfg = tiny_config(tmp_path / "run", "export.verify=false")
+    run = cfg.run_path
+    assert _ran(cfg) == list(STAGES)
+    t0 = time.perf_counter()
+    assert _ran(cfg) == []
+    assert time.perf_counter() - t0 < 10
+
+    # One key: its stage and everything after it, nothing before.
+    cfg.export.outtype = "bf16"
+    assert _ran(cfg) == ["export"]
+    cfg.merge.dtype = "float16"
+    assert _ran(cfg) == ["merge", "export"]
+    assert _ran(cfg) == []
+
+    # Incomplete outputs are redone: an interrupted stage (no manifest), an output removed since.
+    (run / "export" / "manifest.json").unlink()
+    assert _ran(cfg) == ["export"]
+    Path(json.loads((run / "export" / "manifest.json").read_text())["gguf"]).unlink()
+    assert _ran(cfg) == ["export"]
+    # Remade from the same inputs, the merged model keeps its fingerprint: the GGUF made from it stands.
+    shutil.rmtree(run / "merge" / "merged")
+    assert _ran(cfg) == ["merge"]
+
+    cfg.orchestration.force = True
+    assert _ran(cfg, ("merge",)) == ["merge"]
+
+
+def test_a_relative_run_dir_is_reused_too(tmp_path, repo_root):
+    # The README's run_dir (runs/default) is relative: manifests hold paths as written, relative to the cwd.
+    import os
+
+    from conftest import tiny_config
+
+    cfg = tiny_config(os.path.relpath(tmp_path / "run"))
+    assert not cfg.run_path.is_absolute()
+    assert _ran(cfg, ("prepare",)) == ["prepare"]
+    assert _ran(cfg, ("prepare",)) == []

@@ -1,0 +1,109 @@
+"""The README's run command on the embedded default: prepare → train → merge → export → serve + smoke test.
+
+Minutes on 2 cores; it is the proof that the 135M model learns the record format well enough to pass
+the smoke test with the default thresholds.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def _sent_to_prefect(api_url: str) -> str:
+    """Everything the server holds: flow and task runs with their states, logs, artifacts (all pages)."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def dump() -> list:
+        out = []
+        async with get_client() as client:
+            for read in (client.read_flow_runs, client.read_task_runs, client.read_logs, client.read_artifacts):
+                offset = 0
+                while page := await read(limit=200, offset=offset):
+                    out += [item.model_dump(mode="json") for item in page]
+                    offset += len(page)
+        return out
+
+    with temporary_settings({PREFECT_API_URL: api_url}):
+        return json.dumps(asyncio.run(dump()), ensure_ascii=False)
+
+
+def _needles(run: Path) -> set[str]:
+    """The run's own distinctive PHI values (names, MRNs, phones, addresses): in training and generated text."""
+    from medgen.core.constants import SPLIT_PHI_FILE
+
+    spans = [s for split in ("train", "val", "test")
+             for line in (run / "prepare" / SPLIT_PHI_FILE.format(split=split)).read_text().splitlines()
+             for s in json.loads(line)["spans"]]
+    spans += [s for line in (run / "generate" / "records.phi.jsonl").read_text().splitlines()
+              for s in json.loads(line)["spans"]]
+    return {s["text"] for s in spans if len(s["text"]) >= 6
+            and s["category"].startswith(("NAME:", "ID:", "CONTACT:", "LOCATION:STREET"))}
+
+
+@pytest.mark.slow
+def test_medgen_run_on_the_embedded_default(repo_root, live_server, tmp_path):
+    medgen = Path(sys.executable).parent / "medgen"
+    # The run reports to a real server, so that everything it sent there can be searched for PHI below.
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": live_server}
+    proc = subprocess.run([str(medgen), "run", "--config", "configs/default.yaml", "--set", f"run_dir={tmp_path}"],
+                          capture_output=True, text=True, env=env, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    serve = json.loads((tmp_path / "serve" / "manifest.json").read_text())
+    assert serve["smoke"]["passed"] and serve["smoke"]["n"] == 3
+    assert Path(serve["gguf"]).is_file() and Path(serve["modelfile"]).is_file()
+    assert "smoke test: 3/3 passed" in proc.stderr
+    assert serve["modelfile"] in proc.stderr.replace("\n", "")
+    train = json.loads((tmp_path / "train" / "manifest.json").read_text())
+    # Training taught the format: the loss fell to well under half of the first step's, and validation
+    # agrees with training (no divergence).
+    assert train["final_train_loss"] < 0.5 * train["train_losses"][0], train["train_losses"]
+    assert train["final_val_loss"] < 1.5 * train["final_train_loss"], (train["final_val_loss"], train["final_train_loss"])
+    stages = ("prepare", "train", "merge", "export", "serve", "generate", "evaluate")
+    for stage in stages:
+        assert (tmp_path / stage / "manifest.json").is_file()
+    # The corpus: valid records, markup stripped, and gold spans covering every header PHI field.
+    gen = json.loads((tmp_path / "generate" / "manifest.json").read_text())
+    assert gen["counts"]["planned"] == 20 and gen["counts"]["valid_fraction"] >= 0.9, gen["counts"]
+    records = [json.loads(x) for x in (tmp_path / "generate" / "records.jsonl").read_text().splitlines()]
+    phi = [json.loads(x) for x in (tmp_path / "generate" / "records.phi.jsonl").read_text().splitlines()]
+    assert len(records) == len(phi) == gen["counts"]["valid"]
+    from medgen.data.record_format import header_value
+
+    for rec, entry in zip(records, phi):
+        assert "[[" not in rec["text"] and "]]" not in rec["text"]
+        covered = {rec["text"][s["start"]:s["end"]] for s in entry["spans"]}
+        for field in ("Name", "Unit No", "Admission Date", "Discharge Date", "Date of Birth"):
+            assert header_value(rec["text"], field) in covered, field
+    # The evaluation report, every section, figures only; the demo config releases nothing.
+    report = (tmp_path / "evaluate" / "REPORT.md").read_text()
+    for section in ("Validity", "Fidelity", "Diversity", "Privacy", "Utility", "Gate"):
+        assert section in report, section
+    assert (tmp_path / "evaluate" / "report.html").read_text().count("data:image/png;base64,") >= 1
+    assert all(s["text"] not in report for entry in phi for s in entry["spans"] if len(s["text"]) > 6)
+    print(json.dumps({s: json.loads((tmp_path / s / "manifest.json").read_text()).get("wall_s") for s in stages}))
+    # Nothing is done twice: the same command again reuses every stage's outputs.
+    t0 = time.monotonic()
+    again = subprocess.run([str(medgen), "run", "--config", "configs/default.yaml", "--set", f"run_dir={tmp_path}"],
+                           capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout)["skipped"] == list(stages), again.stdout[-2000:]
+    print(f"no-op rerun: {time.monotonic() - t0:.1f} s")
+    # PHI never leaves the run directory: no training or generated PHI value in any artifact, log or state
+    # message the run sent to Prefect.
+    needles = _needles(tmp_path)
+    assert len(needles) > 50, len(needles)
+    sent = _sent_to_prefect(live_server)
+    assert "medgen-smoke-test" in sent and "medgen-generate" in sent  # the search does see the run's artifacts
+    import re
+
+    # Whole values only: a 7-digit MRN may sit inside a run id or a timestamp by chance.
+    leaked = sorted(n for n in needles if re.search(rf"(?<![0-9A-Za-z]){re.escape(n)}(?![0-9A-Za-z])", sent))
+    assert not leaked, f"{len(leaked)} PHI values reached the Prefect API, e.g. {leaked[:3]}"

@@ -1,0 +1,47 @@
+"""Smoke scoring: a generated record passes, and each way of failing fails that one check and no other."""
+
+import pytest
+
+from medgen.data.synthetic import records
+from medgen.serve import smoke
+
+GOOD = next(iter(records(1, seed=5)))
+OTHER_SEX = "Female" if GOOD.sex == "Male" else "Male"
+MIN_SECTION_FRACTION = 0.6
+
+# check name -> whether a score passes it
+CHECKS = {
+    "stopped": lambda s: s["stopped"],
+    "sex_ok": lambda s: s["sex_ok"],
+    "service_ok": lambda s: s["service_ok"],
+    "missing_fields": lambda s: not s["missing_fields"],
+    "section_fraction": lambda s: s["section_fraction"] >= MIN_SECTION_FRACTION,
+}
+
+
+@pytest.mark.parametrize(
+    "mutate, stopped, sex, service, failing",
+    [
+        pytest.param(lambda t: t, True, GOOD.sex, GOOD.service, None, id="good-record-passes"),
+        pytest.param(lambda t: t, False, GOOD.sex, GOOD.service, "stopped", id="cut-off-by-length-fails"),
+        pytest.param(lambda t: t, True, OTHER_SEX, GOOD.service, "sex_ok", id="wrong-sex-fails"),
+        pytest.param(lambda t: t, True, GOOD.sex, "NOT-A-SERVICE", "service_ok", id="wrong-service-fails"),
+        pytest.param(lambda t: t.replace("Unit No:", "Unit:"), True, GOOD.sex, GOOD.service, "missing_fields",
+                     id="missing-header-field-fails"),
+        pytest.param(lambda t: t.split("Past Medical History:")[0], True, GOOD.sex, GOOD.service,
+                     "section_fraction", id="most-sections-missing-fails"),
+    ],
+)
+def test_score(mutate, stopped, sex, service, failing):
+    s = smoke.score(mutate(GOOD.text), sex, service, stopped, MIN_SECTION_FRACTION)
+    assert {name for name, ok in CHECKS.items() if not ok(s)} == ({failing} if failing else set())
+    assert s["passed"] is (failing is None)
+    if failing == "missing_fields":
+        assert s["missing_fields"] == ["Unit No"]
+
+
+def test_service_with_slash_and_sex_letter():
+    text = "Name: A B    Unit No: 1\n \nDate of Birth: 01/01/1990    Sex: F\n \nService: OBSTETRICS/GYNECOLOGY\n"
+    s = smoke.score(text, "Female", "OBSTETRICS/GYNECOLOGY", True, 0.0)
+    assert s["sex_ok"] and s["service_ok"]
+    assert (s["got_sex"], s["got_service"]) == ("F", "OBSTETRICS/GYNECOLOGY")
