@@ -60,6 +60,7 @@ def trained(tmp_path_factory, repo_root):
 def prefect_harness():
     from prefect.testing.utilities import prefect_test_harness
 
+    _fresh_events()
     with prefect_test_harness(server_startup_timeout=120):
         yield
 
@@ -126,13 +127,25 @@ def live_server(tmp_path_factory):
         proc.wait(30)
 
 
+def _fresh_events() -> None:
+    """Stop Prefect's events worker: it keeps the API URL it started with, and task runs are recorded from events, so
+    after a switch of server the next worker must start on the current one."""
+    from prefect.events.worker import EventsWorker
+
+    EventsWorker.drain_all(timeout=30)
+
+
 @pytest.fixture
 def api(live_server):
     """Point this test's Prefect client at the live server (the session's test harness points elsewhere)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with temporary_settings({PREFECT_API_URL: live_server}):
-        yield live_server
+    _fresh_events()
+    try:
+        with temporary_settings({PREFECT_API_URL: live_server}):
+            yield live_server
+    finally:
+        _fresh_events()
 
 
 # --- a Slurm cluster and a `slurm` work pool (tests/cluster) ----------------------------------------------

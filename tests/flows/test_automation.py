@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ def test_failed_retrain_is_rerun_at_most_n_times(api, tmp_path):
 
     from medgen.flows.automations import create_retry_automation
 
+    name = f"auto-test-{uuid.uuid4().hex[:8]}"  # a server kept between sessions holds earlier runs of other names
+
     env = {**os.environ, "PREFECT_API_URL": live_server, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_WORKER_QUERY_SECONDS": "1"}
     run = lambda *a: subprocess.run([sys.executable, "-m", "prefect", *a], env=env, cwd=ROOT,  # noqa: E731
@@ -31,19 +34,19 @@ def test_failed_retrain_is_rerun_at_most_n_times(api, tmp_path):
         async with get_client() as client:
             flow_id = await client.create_flow_from_name("retrain")
             await client.create_deployment(
-                flow_id=flow_id, name="auto-test", work_pool_name="auto-test", entrypoint="flows/retrain.py:retrain",
+                flow_id=flow_id, name=name, work_pool_name="auto-test", entrypoint="flows/retrain.py:retrain",
                 path=str(ROOT), parameters={"config_path": "configs/default.yaml"},
                 pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}])
 
     asyncio.run(setup())
-    create_retry_automation("retrain/auto-test", max_retries=2, delay_s=0)
+    create_retry_automation(f"retrain/{name}", max_retries=2, delay_s=0)
     worker = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "auto-test"], env=env,
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
     async def runs():
         async with get_client() as client:
             return await client.read_flow_runs(
-                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["auto-test"])))
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])))
 
     try:
         from prefect.deployments import run_deployment
@@ -51,8 +54,8 @@ def test_failed_retrain_is_rerun_at_most_n_times(api, tmp_path):
         # Parameters that do not validate fail every attempt before the flow body runs: the automation's
         # own count must end the chain. A bad override fails inside the body with a config error, which a
         # rerun would repeat exactly: it is not retried at all.
-        run_deployment("retrain/auto-test", parameters={"overrides": {"not": "a list"}}, timeout=0)
-        run_deployment("retrain/auto-test", parameters={"overrides": ["train.lora.r=abc"]}, timeout=0)
+        run_deployment(f"retrain/{name}", parameters={"overrides": {"not": "a list"}}, timeout=0)
+        run_deployment(f"retrain/{name}", parameters={"overrides": ["train.lora.r=abc"]}, timeout=0)
         deadline = time.time() + 180
         while time.time() < deadline:
             found = asyncio.run(runs())
