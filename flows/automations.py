@@ -17,8 +17,8 @@ import asyncio
 from medgen.core.constants import FAILURE_KIND_LABEL
 from medgen.core.errors import FailureKind
 
-# Failures that a rerun with the same parameters would repeat exactly.
-NOT_RETRIED = (FailureKind.CONFIG, FailureKind.DATA, FailureKind.GATE, FailureKind.OOM)
+# Failures that a rerun with the same parameters would repeat exactly (a full disk stays full until someone frees it).
+NOT_RETRIED = (FailureKind.CONFIG, FailureKind.DATA, FailureKind.GATE, FailureKind.OOM, FailureKind.STORAGE)
 
 
 def _from_failed_run(expression: str) -> dict:

@@ -70,6 +70,15 @@ def _worker_verdict(client, fr, wait_s: float = WORKER_VERDICT_WAIT_S):
     return fr
 
 
+def job_variables(cfg: PipelineConfig, stage: str) -> dict:
+    """What one run of a stage asks of Slurm beyond its deployment: for data-parallel training, every node
+    (one torchrun each, which starts a rank per GPU) and every GPU on it."""
+    tc = cfg.train
+    if stage != "train" or tc.launcher != "torchrun":
+        return {}
+    return {"nodes": tc.nnodes, "ntasks_per_node": 1, "gres": f"gpu:{tc.nproc_per_node}"}
+
+
 def run_remote(cfgs: list[PipelineConfig], stage: str) -> list[StageResult]:
     """Run a stage's deployment on the GPU pool once per config, all at once, and wait for every run.
 
@@ -93,7 +102,8 @@ def run_remote(cfgs: list[PipelineConfig], stage: str) -> list[StageResult]:
         def ready() -> bool:
             return (stage_dir / SERVER_FILE).is_file() and (stage_dir / MANIFEST_FILE).is_file()
     submitted = [run_deployment(f"{stage}/{cfg.orchestration.gpu_pool}", timeout=0, flow_run_name=spec.describe_run(cfg),
-                                parameters={"config": cfg.model_dump(mode="json")}) for cfg in cfgs]
+                                parameters={"config": cfg.model_dump(mode="json")},
+                                job_variables=job_variables(cfg, stage)) for cfg in cfgs]
     with get_client(sync_client=True) as client:
         finished = [_wait(client, fr, cfg, ready) for fr, cfg in zip(submitted, cfgs)]
         failed = [fr for fr in finished if fr.state.is_final() and not fr.state.is_completed()]

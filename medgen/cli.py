@@ -1,4 +1,6 @@
-"""`medgen` command line: one subcommand per registered stage (medgen/core/registry.py), plus `release` and
+"""medgen: from a base instruct LLM to a labelled corpus of synthetic discharge records, stage by stage.
+
+One subcommand per registered stage (medgen/core/registry.py), plus `release`, `export-corpus`, `verify` and
 `deployments`.
 
     medgen train --config configs/default.yaml --set train.max_steps=10
@@ -12,22 +14,28 @@ point, so that this core module never imports Prefect.
 
 from __future__ import annotations
 
-import sys
+import json
 import time
 from typing import Callable, List, Optional
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from medgen.core.config import PipelineConfig, load_config
-from medgen.core.constants import EXIT_REQUEUE
-from medgen.core.errors import MedgenError, TrainInterrupted
+from medgen.core.errors import EXIT_CODES, EXIT_INPUT, MedgenError, storage_error
+from medgen.core.progress import CONSOLE, log_to_console
 
 # Plain click rendering (rich_markup_mode=None): a bad option is then one "Error: ..." line, not a box that
 # wraps the message at the terminal's width.
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0], rich_markup_mode=None)
-console = Console(stderr=True, soft_wrap=True)  # an error stays one line, whatever the terminal width
+console = CONSOLE  # stderr, soft-wrapped: an error stays one line, whatever the terminal width
+
+
+@app.callback()
+def _setup() -> None:
+    """Log lines to stderr, for every subcommand."""
+    log_to_console()
+
 
 ConfigOpt = typer.Option("configs/default.yaml", "--config", "-c", help="Pipeline YAML config.")
 SetOpt = typer.Option(None, "--set", "-s", help="Override a key: --set train.max_steps=10 (repeatable).")
@@ -76,23 +84,26 @@ def _error(message: str) -> None:
 
 
 def _main(fn: Callable) -> Callable:
-    """Turn medgen's own errors into one clear message and exit code 2, not a traceback; a training stopped
-    by a signal after its checkpoint exits EXIT_REQUEUE, so a scheduler's script can requeue it."""
+    """Turn medgen's own errors into one clear message and an exit code, not a traceback: 2 for input to fix,
+    75 (EXIT_REQUEUE) for "run me again" (a training stopped by a signal after its checkpoint, a server that
+    died, a run dir locked by another run), 74 for a full or read-only disk."""
     import functools
 
     @functools.wraps(fn)
     def wrapper(*a, **kw):
         try:
             return fn(*a, **kw)
-        except TrainInterrupted as e:
-            _error(str(e))
-            raise typer.Exit(EXIT_REQUEUE) from None
         except MedgenError as e:
             _error(str(e))
-            raise typer.Exit(2) from None
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as e:
-            _error(f"{e.filename}: {e.strerror}; check the path and that your user may read it")
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_CODES.get(e.kind, EXIT_INPUT)) from None
+        except OSError as e:
+            if (full := storage_error(e)) is not None:
+                _error(str(full))
+                raise typer.Exit(EXIT_CODES[full.kind]) from None
+            if isinstance(e, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+                _error(f"{e.filename}: {e.strerror}; check the path and that your user may read it")
+                raise typer.Exit(EXIT_INPUT) from None
+            raise
 
     return wrapper
 
@@ -114,12 +125,14 @@ def train(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt, force: boo
 
     cfg = _load(config, [*(set or []), *(["orchestration.force=true"] if force else [])])
     with _locked(cfg, "train"):
-        m = walk_ladder(cfg, lambda c: skip.run(c, "train", progress=sys.stderr.isatty()))
+        m = walk_ladder(cfg, lambda c: skip.run(c, "train"))
     verb = "skipped (made from these inputs)" if m.skipped else "done"
     if m.resumed_from_step is not None and not m.skipped:
         verb += f" (resumed from step {m.resumed_from_step})"
-    console.print(f"[green]train {verb}[/] in {m.wall_s} s: rung r={m.rung.r} seq={m.rung.max_seq_length}, train "
-                  f"loss {m.final_train_loss}, val loss {m.final_val_loss} → {m.adapter_dir}")
+    losses = ", ".join(f"{name} loss {value:.3f}" for name, value in (("train", m.final_train_loss),
+                                                                       ("val", m.final_val_loss)) if value is not None)
+    console.print(f"[green]train {verb}[/] in {m.wall_s} s: rung r={m.rung.r} seq={m.rung.max_seq_length}, "
+                  f"{losses or 'no loss logged'} → {m.adapter_dir}")
 
 
 def serve(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
@@ -216,6 +229,20 @@ _register_stages()
 app.command(name="release")(_main(release))
 
 
+def export_corpus(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
+                  format: str = typer.Option(..., "--format", help="i2b2 | brat | bio | hf | jsonl"),
+                  out: str = typer.Option(..., "--out", help="The folder to write (new, or an earlier export's).")) -> None:
+    """Write the run's released corpus as i2b2 XML, BRAT standoff, CoNLL BIO or a Hugging Face DatasetDict."""
+    from pathlib import Path
+
+    from medgen.data.formats.export import export_corpus as export
+
+    cfg = _load(config, set)
+    summary = export(cfg, format, Path(out))
+    console.print(f"[green]export-corpus done[/]: {summary['documents']} records as {format} → {out}")
+    console.print(Text(json.dumps(summary)))
+
+
 def deployments(file: str = typer.Option("prefect.yaml", "--file", help="The Prefect project file to update."),
                 check: bool = typer.Option(False, "--check", help="Only say whether it is current (exit 1 if not).")) -> None:
     """Write the stage deployments of prefect.yaml from the stage registry (one per stage, sized by it)."""
@@ -234,4 +261,24 @@ def deployments(file: str = typer.Option("prefect.yaml", "--file", help="The Pre
     console.print(f"{path}: stage deployments {'rewritten' if changed else 'already current'}")
 
 
+def verify(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
+           deep: bool = typer.Option(False, "--deep", help="Hash every output file, not only those whose size or "
+                                     "mtime moved.")) -> None:
+    """Check that every stage's outputs are still what its manifest says it wrote (exit 1 if any is not)."""
+    from medgen.core.skip import verify as check
+
+    rows = check(_load(config, set), deep)
+    for stage, state, lines in rows:
+        console.print(Text.assemble((f"{stage:<10}", "bold"), (f"{state:<8}", {"intact": "green", "damaged": "red"}
+                                                               .get(state, "dim")), "  ", lines[0] if lines else ""))
+        for line in lines[1:]:
+            console.print(Text(f"{'':<20}{line}"))
+    if any(state == "damaged" for _, state, _ in rows):
+        _error("some outputs are not as their stage wrote them; `medgen run` (or the stage's own command) redoes "
+               "exactly those stages")
+        raise typer.Exit(1)
+
+
+app.command(name="export-corpus")(_main(export_corpus))
+app.command(name="verify")(_main(verify))
 app.command(name="deployments")(_main(deployments))

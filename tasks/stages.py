@@ -4,6 +4,7 @@ figures and paths (never record text: it may be PHI)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 from prefect import Task, get_run_logger, task
@@ -13,11 +14,32 @@ from prefect.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.logging.handlers import APILogHandler
 
 from medgen.core.config import PipelineConfig
 from medgen.core.errors import is_transient
 from medgen.core.registry import STAGES, Stage
 from medgen.core.results import GenerateResult, ServeResult, StageResult, failure_recorded
+
+
+class _RunLogs(APILogHandler):
+    """medgen's own log lines (progress, "resuming", a server restart) into the flow run's logs; those of no run
+    (a command's own setup) stay on the console."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if FlowRunContext.get() or TaskRunContext.get():
+            super().emit(record)
+
+
+def _medgen_logs_to_prefect() -> None:
+    logger = logging.getLogger("medgen")
+    logger.setLevel(logging.INFO)  # the job log (Prefect's console handler on the root) shows them too
+    if not any(isinstance(h, _RunLogs) for h in logger.handlers):
+        logger.addHandler(_RunLogs())
+
+
+_medgen_logs_to_prefect()
 
 
 def transient_only(task, task_run, state) -> bool:
@@ -63,17 +85,28 @@ def _smoke_table(cfg: PipelineConfig) -> None:
     create_table_artifact(key="medgen-smoke-test", table=scores, description="Smoke-test scores (no record text)")
 
 
-def _progress() -> dict:
-    progress = create_progress_artifact(progress=0.0, key="medgen-generate", description="records done")
+def _progress(stage: str, unit: str) -> Callable[[], dict]:
+    """A live Prefect progress artifact for the stage, moved at each whole percent (not each record or step)."""
 
-    def on_progress(done: int, total: int) -> None:
-        update_progress_artifact(progress, progress=100.0 * done / max(total, 1))
+    def extra() -> dict:
+        artifact = create_progress_artifact(progress=0.0, key=f"medgen-{stage}", description=f"{unit} done")
+        shown = [0]
 
-    return {"on_progress": on_progress}
+        def on_progress(done: int, total: int) -> None:
+            percent = 100 * done // max(total, 1)
+            if percent > shown[0]:
+                shown[0] = percent
+                update_progress_artifact(artifact, progress=float(percent))
+
+        return {"on_progress": on_progress}
+
+    return extra
 
 
-# What the Prefect layer adds to a stage's run: shell steps in the flow logs, a live progress artifact.
-_EXTRA: dict[str, Callable[[], dict]] = {"serve": lambda: {"run_command": _shell}, "generate": _progress}
+# What the Prefect layer adds to a stage's run: shell steps in the flow logs, live progress artifacts.
+_EXTRA: dict[str, Callable[[], dict]] = {"serve": lambda: {"run_command": _shell},
+                                         "train": _progress("train", "steps"),
+                                         "generate": _progress("generate", "records")}
 # Published whether the stage passes or fails: the figures a person looks at first.
 _ALWAYS: dict[str, Callable[[PipelineConfig], None]] = {"serve": _smoke_table}
 

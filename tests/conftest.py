@@ -148,6 +148,26 @@ def api(live_server):
         _fresh_events()
 
 
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 256 KiB file system (tmpfs), to fill; `remount(size)` gives it more room."""
+    import subprocess
+
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs (a disk to fill); CI runs as root")
+
+    def remount(size: str) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={size}", str(mnt)], check=True)
+
+    try:
+        yield mnt, remount
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
 # --- a Slurm cluster and a `slurm` work pool (tests/cluster) ----------------------------------------------
 
 def cluster_up() -> bool:

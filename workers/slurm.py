@@ -54,6 +54,8 @@ class SlurmJobConfiguration(BaseJobConfiguration):
     time_limit: Optional[str] = Field(default=None)
     mem: Optional[str] = Field(default=None)
     cpus_per_task: Optional[int] = Field(default=None)
+    nodes: Optional[int] = Field(default=None)
+    ntasks_per_node: Optional[int] = Field(default=None)
     account: Optional[str] = Field(default=None)
     qos: Optional[str] = Field(default=None)
     output: str = Field(default="slurm-%j.out")
@@ -86,7 +88,8 @@ class SlurmJobConfiguration(BaseJobConfiguration):
         return slurm.JobSpec(
             command=self.command or self._base_flow_run_command(), name=self.name or flow_run.name,
             partition=self.partition, gres=self.gres, constraint=self.constraint, time_limit=self.time_limit,
-            mem=self.mem, cpus_per_task=self.cpus_per_task, account=self.account, qos=self.qos,
+            mem=self.mem, cpus_per_task=self.cpus_per_task, nodes=self.nodes, ntasks_per_node=self.ntasks_per_node,
+            account=self.account, qos=self.qos,
             output=self.output, working_dir=self.working_dir, signal=self.signal, requeue=self.requeue,
             setup_commands=list(self.setup_commands),
             env={k: v for k, v in self.env.items() if v is not None},
@@ -103,6 +106,11 @@ class SlurmVariables(BaseVariables):
                                       description="#SBATCH --time, e.g. 04:00:00 or 1-00:00:00.")
     mem: Optional[str] = Field(default="32G", title="Memory", description="#SBATCH --mem, e.g. 32G.")
     cpus_per_task: Optional[int] = Field(default=4, title="CPUs per task", description="#SBATCH --cpus-per-task.")
+    nodes: Optional[int] = Field(default=None, title="Nodes", description="#SBATCH --nodes. The retrain flow sets "
+                                 "it for data-parallel training (train.nnodes). Empty: one.")
+    ntasks_per_node: Optional[int] = Field(default=None, title="Tasks per node",
+                                           description="#SBATCH --ntasks-per-node: one torchrun per node when "
+                                           "training data-parallel. Empty: Slurm's default.")
     account: Optional[str] = Field(default=None, title="Account", description="#SBATCH --account to charge.")
     qos: Optional[str] = Field(default=None, title="QOS", description="#SBATCH --qos.")
     output: str = Field(default="slurm-%j.out", title="Log path",

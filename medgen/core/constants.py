@@ -100,6 +100,8 @@ CORPUS_PHI_FILE = "records.phi.jsonl"  # gold spans of the corpus
 REJECTED_FILE = "rejected.jsonl"
 GENERATION_CARD_FILE = "GENERATION_CARD.md"
 CORPUS_FILES = (RECORDS_FILE, CORPUS_PHI_FILE, REJECTED_FILE, GENERATION_CARD_FILE)
+# The model's own output, before the surrogate pass (generate.surrogates: fresh): owner-only, never released.
+RAW_DIR = "raw"
 
 # canaries
 CANARY_REGISTRY_FILE = "canaries.json"  # in prepare/: the canaries' metadata and PHI values (owner-only)

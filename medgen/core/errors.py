@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
+from medgen.core.constants import EXIT_REQUEUE
+
 if TYPE_CHECKING:
     from medgen.core.config import Rung
 
@@ -20,8 +22,19 @@ class FailureKind(str, enum.Enum):
     DATA = "data"  # input data is malformed: retrying fails the same way
     CONFIG = "config"  # the config is invalid: retrying fails the same way
     GATE = "gate"  # a quality gate (export parity, smoke test) rejected the output
-    TRANSIENT = "transient"  # flaky I/O: worth retrying unchanged
+    TRANSIENT = "transient"  # flaky I/O, a server that died: worth retrying unchanged (a rerun resumes)
+    STORAGE = "storage"  # the disk is full, over quota, read-only or not ours to write: free it, then rerun
     OTHER = "other"
+
+
+# The exit code a command ends with when the failure is not the input's: a script (or Slurm) can tell "fix the
+# input" (2, every other medgen error) from "run me again" (75, sysexits' EX_TEMPFAIL; a rerun resumes) and
+# "free some disk, then rerun" (74, EX_IOERR).
+EXIT_CODES = {FailureKind.STORAGE: 74, FailureKind.TRANSIENT: EXIT_REQUEUE, FailureKind.TIMEOUT: EXIT_REQUEUE,
+              FailureKind.PREEMPTED: EXIT_REQUEUE}
+EXIT_INPUT = 2
+_STORAGE_ERRNOS = ("ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM")
+_FULL_DISK_MESSAGES = ("No space left on device", "StorageFull", "file write failed")
 
 
 class MedgenError(Exception):
@@ -62,6 +75,12 @@ class DataError(MedgenError):
         tail = f"\n  ... and {more} more" if more else ""
         super().__init__(self.problems[0] if len(self.problems) == 1
                          else f"{len(self.problems)} problems in input data:\n{lines}{tail}")
+
+
+class OutputsDamaged(MedgenError):
+    """A stage's outputs are no longer what it wrote (deleted, truncated, changed): the stage must run again."""
+
+    kind = FailureKind.DATA
 
 
 class RunLocked(MedgenError):
@@ -136,6 +155,51 @@ class ServeError(MedgenError):
     """The model server could not be started, reached or asked."""
 
 
+class ServerDied(ServeError):
+    """The model server died mid-run more often than it may be restarted; a rerun resumes where it stopped."""
+
+    kind = FailureKind.TRANSIENT
+
+
+class StorageError(MedgenError):
+    """A write failed for lack of room or rights: the path, what the system said, and the room left there."""
+
+    kind = FailureKind.STORAGE
+
+    def __init__(self, path: str, error: OSError):
+        import errno
+        import shutil
+        from pathlib import Path
+
+        where = Path(path)
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        try:
+            free = f"{shutil.disk_usage(where).free / 2**20:,.1f} MiB free there"
+        except OSError:
+            free = "free space unknown"
+        name = errno.errorcode.get(error.errno or 0, "")
+        fix = ("free some space or choose another run_dir" if name in ("ENOSPC", "EDQUOT") else
+               "make it writable for your user or choose another run_dir")
+        self.path = str(path)
+        super().__init__(f"{path}: {error.strerror or error} ({name}); {free}; {fix}, then rerun (nothing was "
+                         "left half-written)")
+
+
+def storage_error(exc: BaseException, default_path: str = "") -> StorageError | None:
+    """`exc` as a StorageError when it is a full, read-only or forbidden file system; else None."""
+    import errno
+
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, OSError) and errno.errorcode.get(exc.errno or 0) in _STORAGE_ERRNOS:
+        return StorageError(exc.filename or default_path or "(a file)", exc)
+    # torch.save and safetensors report a full disk in their own exception types, by message
+    if any(m in str(exc) for m in _FULL_DISK_MESSAGES):
+        return StorageError(default_path or "(a file)", OSError(errno.ENOSPC, "No space left on device"))
+    return None
+
+
 class SmokeTestFailed(MedgenError):
     """Generated records failed the smoke-test thresholds."""
 
@@ -162,6 +226,8 @@ def failure_kind(exc: BaseException) -> FailureKind:
 
     if isinstance(exc, MedgenError):
         return exc.kind
+    if storage_error(exc) is not None:
+        return FailureKind.STORAGE
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return FailureKind.TRANSIENT
     if isinstance(exc, OSError) and exc.errno in (errno.EAGAIN, errno.EBUSY, errno.ESTALE, errno.ETIMEDOUT):

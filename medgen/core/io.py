@@ -51,11 +51,23 @@ def _fsync_tree(root: Path) -> None:
         fsync_dir(Path(dirpath))
 
 
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """Give an OSError raised inside the path it was writing (a failed write() names no file), so that "no space
+    left" can say where."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
+
+
 def atomic_write_text(path: Path, text: str) -> Path:
     ensure_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with naming(path), os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -100,8 +112,9 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     clean_leftovers(target)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
-        yield tmp
-        _fsync_tree(tmp)
+        with naming(target):
+            yield tmp
+            _fsync_tree(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -226,25 +239,78 @@ def log_tail(path: Path, n: int = 30, safe: re.Pattern | None = None) -> str:
     return "\n".join(quotable_lines(text.splitlines(), path, safe)[-n:])
 
 
-def spawn(cmd: list[str], env: dict, log_path: Path) -> subprocess.Popen:
-    """Start a server in its own process group (stopping it stops anything it forked), logging to a file."""
+def spawn(cmd: list[str], env: dict, log_path: Path, outlive: bool = False) -> subprocess.Popen:
+    """Start a server in its own process group (stopping it stops anything it forked), logging to a file, under a
+    watchdog that stops it when this process ends, however it ends (medgen.core.watchdog); unless it is to
+    `outlive` this process (a server kept running on purpose)."""
+    from medgen.core.watchdog import watched
+
+    if outlive:
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=fd, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        finally:
+            os.close(fd)
+    cmd, child_fd, keep_fd = watched(cmd)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=fd, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=fd, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=(child_fd,))
+    except BaseException:
+        os.close(keep_fd)
+        raise
     finally:
         os.close(fd)
+        os.close(child_fd)
+    proc.watchdog_fd = keep_fd  # open for as long as the server should live
+    return proc
+
+
+def ended(proc: subprocess.Popen) -> str | None:
+    """How a process ended ("exited with code 1", "was killed by signal 9 (SIGKILL)"), or None while it runs."""
+    code = proc.poll()
+    if code is None:
+        return None
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        return f"was killed by signal {-code} ({signal.Signals(-code).name})"
+    except ValueError:
+        return f"was killed by signal {-code}"
 
 
 def stop_process_group(proc: subprocess.Popen, timeout_s: float = 10) -> None:
-    """SIGTERM the group, then SIGKILL what is left after `timeout_s`."""
-    if proc.poll() is not None:
-        return
+    """SIGTERM the group, then SIGKILL what is left after `timeout_s`; a watched server's pipe is closed last."""
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=timeout_s)
+        _stop_group(proc, timeout_s)
+    finally:
+        fd = getattr(proc, "watchdog_fd", None)
+        if fd is not None:
+            proc.watchdog_fd = None
+            os.close(fd)
+
+
+def _stop_group(proc: subprocess.Popen, timeout_s: float) -> None:
+    # The group may outlive its leader (a supervisor that was SIGKILLed leaves its server behind), so the group,
+    # not the leader, is what is waited for.
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and _group_alive(proc):
+            time.sleep(0.05)
+        if not _group_alive(proc):
+            break
+    proc.wait(timeout=timeout_s)
+
+
+def _group_alive(proc: subprocess.Popen) -> bool:
+    proc.poll()  # reap the leader, or it counts as a member
+    try:
+        os.killpg(proc.pid, 0)
     except ProcessLookupError:
-        proc.wait(timeout=timeout_s)
+        return False
+    return True

@@ -15,7 +15,15 @@ from typing import Any, Iterator, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from medgen.core.config import Rung
-from medgen.core.constants import CORPUS_FILES, FAILURE_FILE, MANIFEST_FILE, RESOLVED_CONFIG_FILE
+from medgen.core.constants import (
+    CORPUS_FILES,
+    CORPUS_PHI_FILE,
+    FAILURE_FILE,
+    MANIFEST_FILE,
+    RAW_DIR,
+    RECORDS_FILE,
+    RESOLVED_CONFIG_FILE,
+)
 from medgen.core.errors import (
     FailureKind,
     GateFailed,
@@ -23,10 +31,12 @@ from medgen.core.errors import (
     ParityError,
     RemoteStageFailed,
     SmokeTestFailed,
+    TrainInterrupted,
     TrainOOM,
     failure_kind,
 )
 from medgen.core.faults import crash_point
+from medgen.core.integrity import FileDigest, damage, digest, identity
 from medgen.core.io import atomic_write_text, ensure_dir, write_json
 from medgen.core.provenance import environment
 
@@ -40,6 +50,8 @@ class StageResult(BaseModel):
     fingerprint: str = Field("", description="Hash of everything the outputs depend on (see provenance.py).")
     inputs: dict = Field(default_factory=dict, description="What the fingerprint was computed from.")
     environment: dict = Field(default_factory=environment, description="medgen, git SHA, library versions.")
+    outputs: dict[str, FileDigest] = Field(
+        default_factory=dict, description="Every file the stage wrote (folders expanded): size, mtime, xxh3-128.")
     _skipped: bool = PrivateAttr(default=False)
 
     @property
@@ -52,8 +64,19 @@ class StageResult(BaseModel):
         self._skipped = value
 
     def complete(self) -> bool:
-        """Whether every output the manifest names is still there (a reused result must be whole)."""
-        return all(Path(p).exists() for p in self._outputs())
+        """Whether every output the manifest names is still there as written (a reused result must be whole)."""
+        return not self.damage()
+
+    def damage(self, deep: bool = False) -> list[str]:
+        """Why the outputs are not what the stage wrote (missing, truncated, changed), one reason per file; [] when
+        intact. `deep` hashes every file; otherwise only those whose size or mtime moved."""
+        missing = [f"{p} is missing" for p in self._outputs() if not Path(p).exists()]
+        return missing + [r for r in damage(self.outputs, deep) if r not in missing]
+
+    @property
+    def identity(self) -> str:
+        """What a downstream stage's fingerprint takes from this one: its inputs and the bytes it wrote."""
+        return identity(self.fingerprint, self.outputs)
 
     def _outputs(self) -> list:
         return []
@@ -64,6 +87,7 @@ class StageResult(BaseModel):
     def write(self, config_yaml: str, out_dir: Path | None = None) -> Path:
         """Leave the resolved config and the manifest beside the outputs; the manifest goes last."""
         where = out_dir or self.out_dir
+        self.outputs = digest(self._outputs())
         atomic_write_text(where / RESOLVED_CONFIG_FILE, config_yaml)
         crash_point(f"{self.stage}:manifest")
         return write_json(where / MANIFEST_FILE, self.to_manifest())
@@ -87,6 +111,8 @@ class PrepareResult(StageResult):
     duplicates_removed: dict[str, int]
     sex_service_counts: dict[str, int]
     phi_category_counts: dict[str, int]
+    phi_surface_forms: dict[str, dict] = Field(
+        default_factory=dict, description="Per category: spans, how many surface forms, and the commonest ones.")
     token_stats: dict[str, dict]
     import_report: Optional[dict] = Field(None, alias="import")
     files: dict[str, str]
@@ -127,8 +153,10 @@ class TrainResult(StageResult):
     max_seq_length: Optional[int] = Field(None, description="Row length: train.max_seq_length resolved ('auto').")
     truncated_examples: Optional[int] = Field(None, description="Training examples longer than a row, cut.")
     packing: Optional[bool] = None
-    micro_batch_rows: Optional[int] = Field(None, description="Rows (packed) or examples per micro-batch.")
+    micro_batch_rows: Optional[int] = Field(None, description="Rows (packed) or examples per micro-batch, per rank.")
     grad_accum: Optional[int] = None
+    world_size: int = Field(1, description="Data-parallel ranks (train.launcher=torchrun); a step's rows are "
+                            "micro_batch_rows x grad_accum x world_size.")
     gradient_checkpointing: Optional[bool] = None
     attention: Optional[str] = Field(None, description="transformers attn_implementation.")
     kernels: Optional[str] = Field(None, description="'liger' or 'none'.")
@@ -225,10 +253,16 @@ class GenerateResult(StageResult):
                        "was already journaled).")
     resumed: int = Field(description="Requests taken from the journal of an interrupted run.")
     torn_lines_dropped: int = Field(description="Unreadable journal lines (a write cut by a crash) dropped.")
+    server_restarts: int = Field(0, description="Times the model server died mid-run and was restarted.")
+    surrogates: str = Field("keep", description="'fresh': every PHI value was replaced by a fresh surrogate and the "
+                            "model's own records are in raw/; 'keep': the records hold the model's values.")
+    surrogate_stats: Optional[dict] = Field(None, description="What the surrogate pass did (counts): spans replaced "
+                                            "per category, dates in no known form, weekdays and ages set, titles.")
     files: dict[str, str]
 
     def _outputs(self) -> list:
-        return [self.out_dir / name for name in CORPUS_FILES]
+        raw = [self.out_dir / RAW_DIR / n for n in (RECORDS_FILE, CORPUS_PHI_FILE)] if self.surrogates == "fresh" else []
+        return [self.out_dir / name for name in CORPUS_FILES] + raw
 
 
 
@@ -244,7 +278,7 @@ class StageFailure(BaseModel):
     @classmethod
     def from_exception(cls, stage: str, exc: BaseException) -> StageFailure:
         return cls(stage=stage, kind=failure_kind(exc), error=type(exc).__name__,
-                   rung=exc.rung if isinstance(exc, TrainOOM) else None,
+                   rung=exc.rung if isinstance(exc, (TrainOOM, TrainInterrupted)) else None,
                    details=exc.details() if isinstance(exc, MedgenError) else {})
 
     def to_exception(self, where: str) -> MedgenError:
@@ -253,6 +287,8 @@ class StageFailure(BaseModel):
         d = self.details
         if self.error == "TrainOOM" and self.rung is not None:
             return TrainOOM(self.rung, where)
+        if self.error == "TrainInterrupted" and self.rung is not None and "signal" in d:
+            return TrainInterrupted(self.rung, d["signal"], d["step"], d["checkpoint"])
         if self.error == "ParityError" and "parity" in d:
             return ParityError(f"{where}: {d['message']}", d["parity"])
         if self.error == "SmokeTestFailed" and "scores" in d:
@@ -312,10 +348,15 @@ class EvaluateResult(StageResult):
     fidelity: dict = Field(description="Length distribution (KS), section coverage, PHI per record per category.")
     diversity: dict = Field(description="distinct-n, compression ratio, near-duplicates within the corpus.")
     privacy: dict = Field(description="PHI reuse, verbatim overlap and near-duplicates of training records.")
-    utility: Optional[dict] = Field(description="De-identification tagger F1, synthetic- vs train-trained; None "
-                                    "when the generated records carry no PHI labels.")
+    utility: Optional[dict] = Field(description="De-identification tagger F1 on the test split, synthetic- vs "
+                                    "train-trained; None when the generated records carry no PHI labels.")
+    external_utility: Optional[dict] = Field(None, description="Taggers trained on the released corpus, the training "
+                                             "split and both, scored on each external gold set (strict and partial, "
+                                             "F1 and F2, per category, bootstrap intervals, token recall).")
     canaries: Optional[dict] = Field(None, description="Canary extraction from the `canaries` stage (status "
                                      "'measured', 'not run' or 'stale'); None when prepare planted no canaries.")
+    surface_forms: Optional[dict] = Field(None, description="Per PHI category: spans, surface forms and the "
+                                          "commonest ones, in the released corpus and the training split.")
     gate: dict = Field(description="{'passed': bool, 'reasons': [...]}: every threshold missed, with its figures.")
     timings_s: dict[str, float] = Field(description="Seconds spent on each part (index, validity, ... utility).")
     files: dict[str, str]

@@ -108,13 +108,18 @@ def _surnames(rng: random.Random, n: int, words: set[str]) -> list[str]:
     return rng.sample(pool, n)
 
 
-def _with_identity(record: Record, new: dict[tuple[str, str], str]) -> tuple[str, list[dict]]:
-    """The record's text and spans with each (category, value) in `new` replaced, offsets recomputed."""
+def _with_identity(record: Record, new: dict[tuple[str, str], str], surname: tuple[str, str]) -> tuple[str, list[dict]]:
+    """The record's text and spans with each (category, value) in `new` replaced, and the patient's surname
+    (old, new) wherever a patient name span writes it ("Ms. Surname", "SURNAME, FIRST"), offsets recomputed."""
+    old_last, new_last = surname
     parts: list[str] = []
     spans: list[dict] = []
     pos = length = 0
     for s in record.spans:
         value = new.get((s.category, s.text), s.text)
+        if s.category == "NAME:PATIENT":
+            value = re.sub(rf"\b{re.escape(old_last)}\b", lambda m: new_last.upper() if m.group().isupper() else new_last,
+                           value, flags=re.IGNORECASE)
         parts += [record.text[pos:s.start], value]
         length += s.start - pos
         spans.append({"start": length, "end": length + len(value), "category": s.category, "text": value})
@@ -161,9 +166,8 @@ def plant(dc: DataConfig, examples: list[Example]) -> Planting:
                         surname=surname, mrn=new_mrn, phone=new_phone)
         canaries.append(canary)
         if repeats:
-            text, spans = _with_identity(record, {
-                ("NAME:PATIENT", name): f"{first} {surname}", ("NAME:PATIENT", name.split()[-1]): surname,
-                ("ID:MRN", mrn): new_mrn, ("CONTACT:PHONE", phone): new_phone})
+            text, spans = _with_identity(record, {("ID:MEDICALRECORD", mrn): new_mrn, ("CONTACT:PHONE", phone): new_phone},
+                                         (name.split()[-1], surname))
             ex = Example(INSTRUCTION, make_input(record.sex, record.service), text, f"canary-{canary.id}",
                          spans if labelled else None)
             copies += [ex] * repeats

@@ -126,7 +126,10 @@ def write_card(tmp: Path, result: PrepareResult, lengths: dict[str, list[int]]) 
         ax.axvline(result.token_stats["train"].get("max_seq_length", 0), color="k", ls="--", label="max_seq_length")
 
     rows = service_sex_table(result.sex_service_counts)
-    phi = count_table(result.phi_category_counts)
+    phi = "\n".join(f"| {k} | {v} | {f.get('forms', '')} | "
+                    + ", ".join(f"{form} ({n})" for form, n in f.get("top", {}).items()) + " |"
+                    for k, v in result.phi_category_counts.items()
+                    for f in [result.phi_surface_forms.get(k, {})]) or "| (none recorded) | | | |"
     stats = "\n".join(f"| {k} | {v.get('n')} | {v.get('mean')} | {v.get('p95')} | {v.get('max')} | "
                       f"{v.get('truncated_fraction')} |" for k, v in result.token_stats.items())
     texts = _prepared_texts(tmp, result.phi_markup == "inline", result.counts)
@@ -153,10 +156,12 @@ def write_card(tmp: Path, result: PrepareResult, lengths: dict[str, list[int]]) 
 
 ![length histogram]({HIST_FILE})
 
-## PHI categories (surrogate spans, in `*.phi.jsonl`)
+## PHI categories and their surface forms (spans, in `*.phi.jsonl` or the inline markup)
 
-| category | count |
-|---|---|
+{sum(1 for k in result.phi_category_counts if k not in ("TIME", "OTHER"))} i2b2 2014 categories.
+
+| category | spans | surface forms | commonest forms |
+|---|---|---|---|
 {phi}
 
 {diversity_section}"""
@@ -166,8 +171,17 @@ def write_card(tmp: Path, result: PrepareResult, lengths: dict[str, list[int]]) 
 
 
 def import_section(report: dict) -> str:
-    """The MIMIC import's figures: masks filled per rule and the fraction a specific rule resolved."""
+    """The import's figures: for MIMIC-IV-Note, masks filled per rule and the fraction a specific rule resolved;
+    for annotated notes, how Sex and Service were found and what was skipped."""
     skipped = ", ".join(f"{k}: {v['count']}" for k, v in report["skipped"].items()) or "none"
+    if "masks" not in report:
+        return f"""
+## Import of annotated notes ({report['format']})
+
+- Notes imported: {report['notes']} of {report['documents']} (skipped: {skipped})
+- How each prompt's Sex and Service were found: {report['found']}
+- PHI values: {"replaced by fresh surrogates" if report['surrogates'] == "fresh" else "kept as they are"}
+"""
     resolved = report["resolved_by_specific_rule"]
     return f"""
 ## MIMIC-IV-Note import

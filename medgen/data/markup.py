@@ -33,8 +33,8 @@ Rules that make the markup unambiguous:
 - the text outside markup may not contain `[[` or `]]`: in a model's output, every one is markup;
 - a value is not empty and does not cross a line, so an unclosed `[[` is caught at the end of its line.
 
-The codes map one to one onto the i2b2-2014 categories (`ID:MRN`, the engines' name, stands in for
-i2b2's `ID:MEDICALRECORD`), plus `TIME` and `OTHER` from the MIMIC importer. Error messages quote nothing of
+The codes map one to one onto the i2b2-2014 categories (the category table, medgen.data.phi.categories), plus
+`TIME` and `OTHER` from the MIMIC importer. Error messages quote nothing of
 the text but an offending category code, since the text may be real PHI.
 """
 
@@ -44,43 +44,13 @@ import re
 from typing import Any, Iterable, Mapping, Protocol
 
 from medgen.core.errors import FailureKind, MedgenError
+from medgen.data.phi.categories import ALIASES
+from medgen.data.phi.categories import CATEGORIES as PHI_CATEGORIES
 
 OPEN, CLOSE = "[[", "]]"
 
-CODES: dict[str, str] = {
-    "NAME:PATIENT": "patient",
-    "NAME:DOCTOR": "doctor",
-    "NAME:USERNAME": "username",
-    "PROFESSION": "profession",
-    "AGE": "age",
-    "DATE": "date",
-    "TIME": "time",
-    "ID:MRN": "mrn",
-    "ID:SSN": "ssn",
-    "ID:HEALTHPLAN": "healthplan",
-    "ID:ACCOUNT": "account",
-    "ID:LICENSE": "license",
-    "ID:VEHICLE": "vehicle",
-    "ID:DEVICE": "device",
-    "ID:BIOID": "bioid",
-    "ID:IDNUM": "idnum",
-    "LOCATION:HOSPITAL": "hospital",
-    "LOCATION:DEPARTMENT": "department",
-    "LOCATION:ROOM": "room",
-    "LOCATION:ORGANIZATION": "organization",
-    "LOCATION:STREET": "street",
-    "LOCATION:CITY": "city",
-    "LOCATION:STATE": "state",
-    "LOCATION:ZIP": "zip",
-    "LOCATION:COUNTRY": "country",
-    "LOCATION:LOCATION-OTHER": "location",
-    "CONTACT:PHONE": "phone",
-    "CONTACT:FAX": "fax",
-    "CONTACT:EMAIL": "email",
-    "CONTACT:URL": "url",
-    "CONTACT:IPADDRESS": "ip",
-    "OTHER": "other",
-}
+# The category table's codes (medgen/data/phi/categories.py), one per category.
+CODES: dict[str, str] = {c.name: c.code for c in PHI_CATEGORIES}
 CATEGORIES: dict[str, str] = {code: category for category, code in CODES.items()}
 
 # The last `[[` of a run of `[`: the ones before it belong to the text.
@@ -124,7 +94,7 @@ def markup(text: str, spans: Iterable[SpanLike | Mapping[str, Any]]) -> str:
     out, pos = [], 0
     for start, end, category, value in sorted((_fields(s) for s in spans), key=lambda f: (f[0], f[1])):
         where = f"span {start}-{end} ({category})"
-        code = CODES.get(category)
+        code = CODES.get(ALIASES.get(category, category))
         if code is None:
             raise MarkupError(f"{where}: unknown category; known: {', '.join(CODES)}", start)
         if not 0 <= start < end <= len(text):

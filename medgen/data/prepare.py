@@ -15,6 +15,7 @@ from medgen.core.io import atomic_dir, owner_only
 from medgen.core.provenance import fingerprint
 from medgen.core.results import PrepareResult
 from medgen.data.dataset import Example, dedupe, length_stats, split_by_group, token_lengths
+from medgen.data.phi.forms import count_forms
 from medgen.data.prompts import instruction, make_input, parse_input
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ def source_files(config: PipelineConfig) -> dict[str, Path]:
     if dc.source == "mimic":
         pairs = (("notes", dc.notes), ("patients", dc.patients), ("services", dc.services))
         return {k: Path(v).expanduser() for k, v in pairs if v}
+    if dc.source in ("i2b2", "brat"):
+        folder = Path(dc.path).expanduser()
+        return {str(f.relative_to(folder)): f for f in sorted(folder.glob("*")) if f.is_file()}
     return {}
 
 
@@ -70,6 +74,10 @@ def load_examples(config: PipelineConfig) -> tuple[list[Example], dict | None]:
         return read_alpaca(source_files(config)["data"]), None
     if dc.source == "mimic":
         return mimic_examples(config)
+    if dc.source in ("i2b2", "brat"):
+        from medgen.data.annotated import annotated_examples
+
+        return annotated_examples(dc)
     return synthetic_examples(dc.n_records, dc.seed, dc.profile), None
 
 
@@ -142,6 +150,8 @@ def run(config: PipelineConfig) -> PrepareResult:
             counts={k: len(v) for k, v in splits.items()}, duplicates_removed=n_dupes,
             sex_service_counts=dict(sorted(pairs.items())),
             phi_category_counts=dict(Counter(s["category"] for ex in examples for s in (ex.spans or [])).most_common()),
+            phi_surface_forms={k: {"spans": sum(f.values()), "forms": len(f), "top": dict(f.most_common(4))}
+                               for k, f in count_forms((ex.output, ex.spans) for ex in examples if ex.spans).items()},
             token_stats=stats, import_report=import_report, files=files, warnings=warnings,
             canaries=planting.summary(dc.canaries.per_repeat, dc.canaries.repeats) if planting else None,
         )
@@ -158,8 +168,13 @@ def report(m: PrepareResult) -> list[str]:
     """What `medgen prepare` prints: split sizes, the import's figures, warnings."""
     lines = [json.dumps(m.counts)]
     if imp := m.import_report:
-        typed = f"{imp['resolved_by_specific_rule']:.1%} by a specific rule" if imp["masks"] else "none to type"
-        skipped = ", ".join(f"{k}: {v['count']} (lines {v['lines'][:10]})" for k, v in imp["skipped"].items())
-        lines += [f"imported {imp['notes']} notes; {imp['masks']} masks filled, {typed}; skipped: {skipped or 'none'}",
-                  f"categories: {imp['categories']}"]
-    return lines + [f"warning: {w}" for w in m.warnings]
+        skipped = ", ".join(f"{k}: {v['count']} ({v['lines'][:10]})" for k, v in imp["skipped"].items()) or "none"
+        if "masks" in imp:  # MIMIC-IV-Note
+            typed = f"{imp['resolved_by_specific_rule']:.1%} by a specific rule" if imp["masks"] else "none to type"
+            lines.append(f"imported {imp['notes']} notes; {imp['masks']} masks filled, {typed}; skipped: {skipped}")
+        else:  # annotated notes
+            lines.append(f"imported {imp['notes']} of {imp['documents']} {imp['format']} notes ({imp['found']}, "
+                         f"surrogates: {imp['surrogates']}); skipped: {skipped}")
+        lines.append(f"categories: {imp['categories']}")
+    # Logged as they happened; repeated when the stage was skipped, so that they are not lost
+    return lines + [f"warning: {w}" for w in m.warnings if m.skipped]

@@ -14,7 +14,7 @@ PROBES = (("Female", "PSYCHIATRY"), ("Male", "CARDIOLOGY"), ("Female", "SURGERY"
 # Text that continues each probe into the record, so compared positions cover record text too.
 PROBE_CONTINUATION = "Name: John Doe    Unit No: 1234567\n \nAdmission Date: 01/02/2020"
 PROBE_SPANS = ({"start": 6, "end": 14, "category": "NAME:PATIENT", "text": "John Doe"},
-               {"start": 27, "end": 34, "category": "ID:MRN", "text": "1234567"},
+               {"start": 27, "end": 34, "category": "ID:MEDICALRECORD", "text": "1234567"},
                {"start": 53, "end": 63, "category": "DATE", "text": "01/02/2020"})
 
 

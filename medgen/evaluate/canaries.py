@@ -94,7 +94,7 @@ def inputs(config: PipelineConfig) -> dict:
     exported = ExportResult.from_manifest(config.stage_dir("export"))
     return fingerprint({"samples": ev.canary_samples, "seed": ev.seed, "max_tokens": config.generate.max_tokens,
                         "sampling": {"temperature": sc.temperature, "top_p": sc.top_p}},
-                       {"prepare": prepared.fingerprint, "export": exported.fingerprint})
+                       {"prepare": prepared.identity, "export": exported.identity})
 
 
 def run(config: PipelineConfig) -> CanaryResult:

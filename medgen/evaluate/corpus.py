@@ -3,18 +3,16 @@ indexes (hashed n-grams, MinHash signatures) that several figure families share,
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from medgen.core.config import EvaluateConfig
-from medgen.core.constants import CORPUS_PHI_FILE, RECORDS_FILE, REJECTED_FILE, SPLIT_FILE, SPLIT_PHI_FILE
+from medgen.core.constants import CORPUS_PHI_FILE, RAW_DIR, RECORDS_FILE, REJECTED_FILE
 from medgen.core.errors import DataError
 from medgen.core.results import GenerateResult, PrepareResult
-from medgen.data import markup
-from medgen.data.prompts import parse_input
+from medgen.data.splits import read_jsonl, read_split
 from medgen.evaluate import metrics
 
 
@@ -41,46 +39,26 @@ class Generation:
     rejected: list[dict]  # id, sex, service, attempts, reasons
 
 
-def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
-    """The rows of a JSONL file; every unreadable line or missing key is reported with its file:line."""
-    if not path.is_file():
-        raise DataError([f"{path}: missing; expected the output of a finished prepare or generate run"])
-    rows, problems = [], []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                problems.append(f"{path}:{n}: expected a JSON object per line, got unreadable JSON")
-                continue
-            if not isinstance(row, dict):
-                problems.append(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
-                continue
-            if missing := [k for k in required if k not in row]:
-                problems.append(f"{path}:{n}: missing key(s) {', '.join(missing)}")
-                continue
-            rows.append(row)
-    if problems:
-        raise DataError(problems)
-    return rows
-
-
-def load_generated(gen_dir: Path, labelled: bool) -> tuple[Corpus, Generation, GenerateResult]:
-    """The generated corpus; `labelled` says whether the model was trained to mark up its PHI, without which
-    its records carry no spans at all (not merely none)."""
-    result = GenerateResult.from_manifest(gen_dir)
-    rows = _read_jsonl(gen_dir / RECORDS_FILE, ("id", "sex", "service", "text"))
-    spans = {p["id"]: p["spans"] for p in _read_jsonl(gen_dir / CORPUS_PHI_FILE, ("id", "spans"))}
-    missing = [f"{gen_dir / RECORDS_FILE}:{i + 1}: no spans in {CORPUS_PHI_FILE} for this record's id"
+def _records(folder: Path, labelled: bool) -> Corpus:
+    rows = read_jsonl(folder / RECORDS_FILE, ("id", "sex", "service", "text"))
+    spans = {p["id"]: p["spans"] for p in read_jsonl(folder / CORPUS_PHI_FILE, ("id", "spans"))}
+    missing = [f"{folder / RECORDS_FILE}:{i + 1}: no spans in {CORPUS_PHI_FILE} for this record's id"
                for i, r in enumerate(rows) if labelled and r["id"] not in spans]
     if missing:
         raise DataError(missing)
-    corpus = Corpus([r["text"] for r in rows], [spans[r["id"]] for r in rows] if labelled else None,
-                    [r["sex"] for r in rows], [r["service"] for r in rows])
-    rejected = _read_jsonl(gen_dir / REJECTED_FILE, ("service", "reasons"))
-    return corpus, Generation(result.counts, result.rejections_by_reason, rejected), result
+    return Corpus([r["text"] for r in rows], [spans[r["id"]] for r in rows] if labelled else None,
+                  [r["sex"] for r in rows], [r["service"] for r in rows])
+
+
+def load_generated(gen_dir: Path, labelled: bool) -> tuple[Corpus, Corpus, Generation, GenerateResult]:
+    """The released corpus and the model's own records (the same unless generate replaced their PHI with
+    surrogates, then generate/raw/); `labelled` says whether the model was trained to mark up its PHI, without
+    which its records carry no spans at all (not merely none)."""
+    result = GenerateResult.from_manifest(gen_dir)
+    released = _records(gen_dir, labelled)
+    raw = _records(gen_dir / RAW_DIR, labelled) if result.surrogates == "fresh" else released
+    rejected = read_jsonl(gen_dir / REJECTED_FILE, ("service", "reasons"))
+    return released, raw, Generation(result.counts, result.rejections_by_reason, rejected), result
 
 
 def distinct(corpus: Corpus) -> Corpus:
@@ -99,32 +77,8 @@ def distinct(corpus: Corpus) -> Corpus:
 
 def load_split(prepared: PrepareResult, split: str) -> Corpus:
     """A prepared split with markup stripped (inline) or spans from its `.phi.jsonl`; Sex/Service from its input."""
-    folder = prepared.out_dir
-    path = folder / SPLIT_FILE.format(split=split)
-    rows = _read_jsonl(path, ("input", "output"))
-    texts: list[str] = []
-    spans: list[list[dict]] | None = []
-    problems: list[str] = []
-    if prepared.phi_markup == "inline":
-        for n, row in enumerate(rows, 1):
-            try:
-                plain, found = markup.strip(row["output"])
-            except markup.MarkupError as e:
-                problems.append(f"{path}:{n}: output: {e}")
-                continue
-            texts.append(plain)
-            spans.append(found)
-    else:
-        texts = [row["output"] for row in rows]
-        phi_path = folder / SPLIT_PHI_FILE.format(split=split)
-        spans = [p["spans"] for p in _read_jsonl(phi_path, ("spans",))] if phi_path.is_file() else None
-        if spans is not None and len(spans) != len(texts):
-            problems.append(f"{phi_path}: expected {len(texts)} lines, one per record of {path.name}, "
-                            f"got {len(spans)}")
-    if problems:
-        raise DataError(problems)
-    pairs = [parse_input(row["input"]) or (None, None) for row in rows]
-    return Corpus(texts, spans, [p[0] for p in pairs], [p[1] for p in pairs])
+    s = read_split(prepared, split)
+    return Corpus(s.texts, s.spans, s.sexes, s.services)
 
 
 # --- shared indexes --------------------------------------------------------------------------------------

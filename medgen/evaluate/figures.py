@@ -9,6 +9,7 @@ import numpy as np
 
 from medgen.core.config import EvaluateConfig
 from medgen.core.constants import SECTION_HEADINGS
+from medgen.data.phi.forms import count_forms
 from medgen.data.record_format import parse
 from medgen.evaluate import metrics
 from medgen.evaluate.corpus import Corpus, Generation, Indexed, diff, frac, ratio, sample
@@ -48,7 +49,7 @@ def _aligned(corpus: Corpus) -> float | None:
     return frac(ok, len(corpus))
 
 
-def validity(generated: Corpus, control: Corpus, train: Corpus, generation: Generation) -> dict:
+def validity(generated: Corpus, raw: Corpus, control: Corpus, train: Corpus, generation: Generation) -> dict:
     """generate's valid fraction and rejections, Sex/Service adherence, markup and internal consistency (the
     service check against the diagnoses the training split shows under each service)."""
     diagnoses = metrics.diagnosis_services(train.texts)
@@ -65,8 +66,9 @@ def validity(generated: Corpus, control: Corpus, train: Corpus, generation: Gene
                           "spans_aligned_fraction": _aligned(generated)},
             "control": {"bad_markup_rejections": 0, "well_formed_fraction": 1.0 if len(control) else None,
                         "spans_aligned_fraction": _aligned(control)}},
+        # The released corpus is judged; the model's own output (before surrogates) and the control beside it.
         "consistency": {name: metrics.consistency_summary([metrics.consistency(t, diagnoses) for t in c.texts])
-                        for name, c in (("generated", generated), ("control", control))},
+                        for name, c in (("generated", generated), ("raw", raw), ("control", control))},
     }
 
 
@@ -139,17 +141,22 @@ def _phi_values(x: Indexed) -> list[dict[str, set[str]]]:
     return [metrics.phi_values(t, s) for t, s in zip(x.corpus.texts, spans)]
 
 
-def privacy(generated: Indexed, control: Indexed, train: Indexed, ev: EvaluateConfig) -> dict:
-    """PHI reuse, verbatim overlap and near-duplicates of training records, each with its excess over the control."""
+def privacy(generated: Indexed, released: Indexed, control: Indexed, train: Indexed, ev: EvaluateConfig) -> dict:
+    """PHI reuse, verbatim overlap and near-duplicates of training records, each with its excess over the control.
+
+    `generated` is the model's own output (what it would leak); `released` the corpus after the surrogate pass,
+    whose PHI reuse shows what reaches users (the same corpus when generate kept the model's values)."""
     train_values = _phi_values(train)
     reuse = {name: metrics.phi_reuse(_phi_values(x), train_values) for name, x in
-             (("generated", generated), ("control", control))}
+             (("generated", generated), ("control", control), ("released", released))}
     verbatim = {name: metrics.verbatim_overlap(x.tokens, train.tokens, ev.window) for name, x in
                 (("generated", generated), ("control", control))}
     near = {name: metrics.near_duplicate_rate(x.signatures, train.signatures, ev.near_duplicate_jaccard)
             for name, x in (("generated", generated), ("control", control))}
     return {
         "phi_reuse": {**reuse, "excess": {k: diff(reuse["generated"][k]["fraction"], reuse["control"][k]["fraction"])
+                                          for k in metrics.REUSE_KINDS},
+                      "released_excess": {k: diff(reuse["released"][k]["fraction"], reuse["control"][k]["fraction"])
                                           for k in metrics.REUSE_KINDS}},
         "verbatim": {**verbatim, "excess": {k: diff(verbatim["generated"][k], verbatim["control"][k]) for k in
                                             ("window_fraction", "records_with_window_fraction", "longest_run_max",
@@ -175,3 +182,20 @@ def utility(generated: Corpus, train: Corpus, test: Corpus, ev: EvaluateConfig) 
                                              ev.crf_max_iterations)
     return {"records_per_tagger": n, "test_records": len(test), **scores,
             "ratio": ratio(scores["synthetic"]["micro"]["f1"], scores["train"]["micro"]["f1"])}
+
+
+# --- surface forms ----------------------------------------------------------------------------------------
+
+def surface_forms(generated: Corpus, train: Corpus) -> dict[str, dict] | None:
+    """Per category: spans, how many surface forms, and the commonest forms (with counts), in the released corpus
+    and the training split: a corpus with one date format teaches and tests nothing about the others."""
+    if generated.spans is None:
+        return None
+    out: dict[str, dict] = {}
+    for name, c in (("generated", generated), ("train", train)):
+        if c.spans is None:
+            continue
+        for category, forms in count_forms(zip(c.texts, c.spans)).items():
+            out.setdefault(category, {})[name] = {"spans": sum(forms.values()), "forms": len(forms),
+                                                  "top": dict(forms.most_common(4))}
+    return dict(sorted(out.items()))

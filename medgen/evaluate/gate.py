@@ -20,10 +20,10 @@ def canary_figures(config: PipelineConfig, prepared: PrepareResult) -> tuple[dic
         return {"status": "not run", **planted}, None
     upstream = measured.inputs.get("upstream", {})
     try:
-        exported = ExportResult.from_manifest(config.stage_dir("export")).fingerprint
+        exported = ExportResult.from_manifest(config.stage_dir("export")).identity
     except FileNotFoundError:
         exported = upstream.get("export")  # nothing here to compare with (a copied run folder)
-    if upstream.get("prepare") != prepared.fingerprint or upstream.get("export") != exported:
+    if upstream.get("prepare") != prepared.identity or upstream.get("export") != exported:
         return {"status": "stale", **planted}, None
     return {"status": "measured", **planted, "samples_per_canary": measured.samples_per_canary,
             "extraction": measured.extraction}, measured.fingerprint
@@ -56,6 +56,16 @@ def judge(valid: dict, privacy_: dict, utility_: dict | None, canaries: dict | N
     vf = valid["valid_fraction"]
     if vf is None or vf < gate.min_valid_fraction:
         reasons.append(f"valid fraction {vf} < gate.min_valid_fraction {gate.min_valid_fraction}")
+    consistency = valid.get("consistency", {}).get("generated", {})
+    inconsistent = consistency.get("records_with_any_failure")
+    if inconsistent is None:
+        reasons.append("consistency not measured: no released records")
+    elif inconsistent > gate.max_inconsistent_fraction:
+        worst = sorted((k for k, v in consistency.items() if isinstance(v, dict) and v.get("failed")),
+                       key=lambda k: -consistency[k]["failed"])
+        reasons.append(f"consistency: {inconsistent} of released records fail a check > "
+                       f"gate.max_inconsistent_fraction {gate.max_inconsistent_fraction} (most often: "
+                       + ", ".join(f"{k} {consistency[k]['failed']}" for k in worst[:3]) + ")")
 
     reuse = privacy_["phi_reuse"]
     measured = {k: e for k, e in reuse["excess"].items() if e is not None}
@@ -94,7 +104,12 @@ def judge(valid: dict, privacy_: dict, utility_: dict | None, canaries: dict | N
     elif utility_["ratio"] is None:
         reasons.append("utility ratio undefined: the tagger trained on the training split scored F1 0")
     elif utility_["ratio"] < gate.min_utility_ratio:
-        reasons.append(f"utility: F1 {utility_['synthetic']['micro']['f1']} trained on generated records vs "
-                       f"{utility_['train']['micro']['f1']} on training records (ratio {utility_['ratio']} < "
-                       f"gate.min_utility_ratio {gate.min_utility_ratio})")
+        if "test_sets" in utility_:  # external gold sets
+            f1 = "; ".join(f"{name}: strict F1 {s['synthetic']['strict']['micro']['f1']} trained on released records vs "
+                           f"{s['train']['strict']['micro']['f1']} on training records" for name, s in
+                           utility_["test_sets"].items())
+        else:
+            f1 = (f"F1 {utility_['synthetic']['micro']['f1']} trained on generated records vs "
+                  f"{utility_['train']['micro']['f1']} on training records (test split)")
+        reasons.append(f"utility: {f1} (ratio {utility_['ratio']} < gate.min_utility_ratio {gate.min_utility_ratio})")
     return {"passed": not reasons, "reasons": reasons}

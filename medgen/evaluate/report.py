@@ -11,6 +11,7 @@ import numpy as np
 
 from medgen.core.constants import CANARY_SECRETS
 from medgen.core.plots import figure
+from medgen.data.phi.categories import BY_NAME
 from medgen.evaluate import metrics
 
 LENGTH_PLOT = "length_histogram.png"
@@ -42,16 +43,17 @@ def _rows(figures: dict[str, dict], columns: list[str]) -> list[list]:
 
 def sections_of(m: dict, gate: dict) -> list[Section]:
     v, f, d, p, u = (m[k] for k in ("validity", "fidelity", "diversity", "privacy", "utility"))
-    gen_c, ctl_c = v["consistency"]["generated"], v["consistency"]["control"]
-    consistency_rows = [[k, gen_c[k]["failed_fraction"], gen_c[k]["checked"], gen_c[k]["unknown"],
-                         ctl_c[k]["failed_fraction"], ctl_c[k]["checked"], ctl_c[k]["unknown"]]
+    cons = v["consistency"]
+    corpora = [k for k in ("generated", "raw", "control") if k in cons]
+    consistency_rows = [[k, *(x for c in corpora for x in (cons[c][k]["failed_fraction"], cons[c][k]["checked"]))]
                         for k in metrics.CHECKS]
-    consistency_rows.append(["any check failed (fraction of records)", gen_c["records_with_any_failure"], "", "",
-                             ctl_c["records_with_any_failure"], "", ""])
+    consistency_rows.append(["any check failed (fraction of records)",
+                             *(x for c in corpora for x in (cons[c]["records_with_any_failure"], ""))])
+    consistency_head = ["check", *(x for c in corpora for x in (f"{_NAMES[c]} failed", "checked"))]
     services = sorted(set(v["adherence"]["generated"]) | set(v["adherence"]["control"]))
     adh = [[s, *(v["adherence"][k].get(s, {}).get(x) for k in ("generated", "control")
                  for x in ("requests", "sex", "service"))] for s in services]
-    out = [Section(
+    out = [scorecard(m, gate), Section(
         "Gate", ("PASSED" if gate["passed"] else "FAILED") + ". Control: the test split (records the model never "
         "saw) measured against the same training split as the generated corpus; 'excess' is generated minus control.",
         [("", (["threshold missed"], [[r] for r in gate["reasons"]] or [["(none)"]]))], [])]
@@ -65,9 +67,9 @@ def sections_of(m: dict, gate: dict) -> list[Section]:
             "control service"], adh)),
          ("Markup", (["figure", "generated", "control"],
                      [[k, v["markup"]["generated"][k], v["markup"]["control"][k]] for k in v["markup"]["generated"]])),
-         ("Internal consistency (failed fraction of the records checked; unknown: the fields a check needs are "
-          "missing)", (["check", "generated failed", "checked", "unknown", "control failed", "checked", "unknown"],
-                       consistency_rows))], []))
+         ("Internal consistency: the failed fraction of the records each check could read (the released corpus is "
+          "judged by the gate; the model's own records, before surrogates, beside it)",
+          (consistency_head, consistency_rows))], []))
     lt = f["length_tokens"]
     out.append(Section(
         "2. Fidelity",
@@ -84,7 +86,8 @@ def sections_of(m: dict, gate: dict) -> list[Section]:
          ("PHI spans per record per category", (["category", "generated", "control", "train"],
                                                 _rows(f["phi_per_record"], ["generated", "control", "train"])
                                                 + [["all", *(f["phi_spans_per_record"][k] for k in
-                                                             ("generated", "control", "train"))]]))],
+                                                             ("generated", "control", "train"))]])),
+         *_surface_form_tables(m.get("surface_forms"))],
         [LENGTH_PLOT, PHI_PLOT]))
     nd = p["near_duplicates_of_train"]
     div_rows = [[k, d["generated"]["figures"][k], d["generated"]["train"][k], d["generated"]["ratio_to_train"][k],
@@ -102,12 +105,14 @@ def sections_of(m: dict, gate: dict) -> list[Section]:
     vb = p["verbatim"]
     out.append(Section(
         "4. Privacy and memorization",
-        "Generated records against the training split, and the control (test records) against the same split; the "
-        "excess over the control is what signals memorization.",
+        "The model's own records (before surrogates: what it would leak) against the training split, and the control "
+        "(test records) against the same split; the excess over the control is what signals memorization. The last "
+        "columns check the released corpus: after the surrogate pass it should repeat no training value.",
         [("PHI reuse: fraction of values found verbatim among training PHI values",
-          (["kind", "generated values", "generated reused", "control values", "control reused", "excess"],
+          (["kind", "model values", "model reused", "control values", "control reused", "excess", "released reused"],
            [[k, reuse["generated"][k]["values"], reuse["generated"][k]["fraction"], reuse["control"][k]["values"],
-             reuse["control"][k]["fraction"], reuse["excess"][k]] for k in metrics.REUSE_KINDS])),
+             reuse["control"][k]["fraction"], reuse["excess"][k], reuse.get("released", {}).get(k, {}).get("fraction")]
+            for k in metrics.REUSE_KINDS])),
          (f"Verbatim overlap ({vb['generated']['window']}-token windows; runs in word tokens)",
           (["figure", "generated", "control", "excess"],
            [[k, vb["generated"][k], vb["control"][k], vb["excess"][k]] for k in vb["excess"]])),
@@ -133,7 +138,95 @@ def sections_of(m: dict, gate: dict) -> list[Section]:
             f"(F1 synthetic / F1 train): {_cell(u['ratio'])}.",
             [("", (["category", "synthetic P", "synthetic R", "synthetic F1", "train P", "train R", "train F1",
                     "test support"], per))], []))
+    out += external_sections(m.get("external_utility"))
     return out
+
+
+def _ci(value, ci) -> str:
+    return f"{_cell(value)} [{_cell(ci[0])}, {_cell(ci[1])}]" if value is not None and ci else _cell(value)
+
+
+def scorecard(m: dict, gate: dict) -> Section:
+    """One screen: the verdict and the one figure of each family a reader needs first."""
+    v, p, ext = m["validity"], m["privacy"], m.get("external_utility")
+    cons = v["consistency"]
+    excess = {k: e for k, e in p["phi_reuse"]["excess"].items() if e is not None}
+    worst = max(excess, key=excess.get) if excess else None
+    released = [x["fraction"] for x in p["phi_reuse"].get("released", {}).values() if x.get("fraction") is not None]
+    rows = [
+        ["gate", ("PASSED" if gate["passed"] else f"FAILED ({len(gate['reasons'])} reason(s), below)")],
+        ["valid records", f"{v['valid']} of {v['planned']} ({_cell(v['valid_fraction'])})"],
+        ["records failing a consistency check", f"released {_cell(cons['generated']['records_with_any_failure'])}; "
+         + (f"model output {_cell(cons['raw']['records_with_any_failure'])}; " if "raw" in cons else "")
+         + f"control {_cell(cons['control']['records_with_any_failure'])}"],
+        ["PHI reuse, largest excess over the control (model output)", f"{worst}: {_cell(excess[worst])}"
+         if worst else "n/a"],
+        ["PHI reuse in the released corpus (largest)", _cell(max(released)) if released else "n/a"],
+        ["verbatim windows, excess over the control", _cell(p["verbatim"]["excess"]["window_fraction"])],
+    ]
+    for name, s in (ext or {}).get("test_sets", {}).items():
+        for tagger in ("synthetic", "train", "both"):
+            micro = s[tagger]["strict"]["micro"]
+            rows.append([f"utility on {name} ({s['notes']} notes): tagger trained on {_TAGGER[tagger]}",
+                         f"strict F1 {_ci(micro['f1'], micro['f1_ci'])}, F2 {_ci(micro['f2'], micro['f2_ci'])}, "
+                         f"PHI tokens caught {_ci(s[tagger]['token_recall'], s[tagger]['token_recall_ci'])}"])
+    return Section("Scorecard", "The verdict and the first figure of each family; 95% bootstrap intervals over notes "
+                   "in brackets. The sections below hold the rest.", [("", (["", ""], rows))], [])
+
+
+_TAGGER = {"synthetic": "the released corpus", "train": "the training split", "both": "both"}
+
+
+def external_sections(ext: dict | None) -> list[Section]:
+    if not ext:
+        return [Section("6. Utility on external notes", "Not measured: no external test set "
+                        "(evaluate.utility_test_sets), or the records carry no PHI labels.", [], [])]
+    out = []
+    for name, s in ext["test_sets"].items():
+        rows = []
+        for tagger in TAGGER_ORDER:
+            for strategy in ("strict", "partial"):
+                micro = s[tagger][strategy]["micro"]
+                rows.append([_TAGGER[tagger], strategy, _ci(micro["precision"], micro["precision_ci"]),
+                             _ci(micro["recall"], micro["recall_ci"]), _ci(micro["f1"], micro["f1_ci"]),
+                             _ci(micro["f2"], micro["f2_ci"]), _ci(s[tagger][strategy]["macro_f1"],
+                                                                    s[tagger][strategy]["macro_f1_ci"])])
+        cats = sorted(set().union(*(s[t]["strict"]["per_category"] for t in TAGGER_ORDER)))
+        per = [[c, *(_ci(s[t]["strict"]["per_category"].get(c, {}).get("f1"),
+                         s[t]["strict"]["per_category"].get(c, {}).get("f1_ci")) for t in TAGGER_ORDER),
+                max(s[t]["strict"]["per_category"].get(c, {}).get("support", 0) for t in TAGGER_ORDER)]
+               for c in cats]
+        tokens = [[_TAGGER[t], _ci(s[t]["token_recall"], s[t]["token_recall_ci"])] for t in TAGGER_ORDER]
+        out.append(Section(
+            f"6. Utility on external notes: {name}",
+            f"{s['notes']} notes, {s['entities']} gold PHI entities the engine never wrote. CRF taggers trained on "
+            f"{ext['records_per_tagger']} released records, as many training records, and both; entity-level scores "
+            "(strict: exact span and category; partial: overlapping span, half credit), micro and macro over the "
+            f"categories in the gold set; F2 weighs recall four times precision. Utility ratio (strict F1, released "
+            f"over training): {_cell(s['ratio'])}.",
+            [("Micro and macro scores", (["tagger", "match", "precision", "recall", "F1", "F2", "macro F1"], rows)),
+             ("Strict F1 per category", (["category", *(_TAGGER[t] for t in TAGGER_ORDER), "support"], per)),
+             ("PHI tokens a tool would not leak (token-level recall)", (["tagger", "recall"], tokens))], []))
+    return out
+
+
+TAGGER_ORDER = ("synthetic", "train", "both")
+
+
+_NAMES = {"generated": "released", "raw": "model output", "control": "control"}
+
+
+def _surface_form_tables(forms: dict | None) -> list:
+    if not forms:
+        return []
+    rows = []
+    for category, by in forms.items():
+        g, tr = by.get("generated", {}), by.get("train", {})
+        top = ", ".join(f"{k} ({n})" for k, n in g.get("top", {}).items())
+        rows.append([category, g.get("spans", 0), g.get("forms", 0), tr.get("spans", 0), tr.get("forms", 0), top])
+    return [("Surface forms per PHI category (how many distinct ways the corpus writes it)",
+             (["category", "released spans", "released forms", "train spans", "train forms", "commonest released forms"],
+              rows))]
 
 
 def canary_section(c: dict | None) -> Section:
@@ -173,8 +266,23 @@ def markdown(sections: list[Section], title: str) -> str:
     return "\n".join(parts)
 
 
-def html_report(sections: list[Section], title: str, images: dict[str, bytes]) -> str:
-    """One file to mail or archive: the plots are embedded as base64 PNG."""
+def highlighted(text: str, spans: list[dict]) -> str:
+    """A record as HTML with each PHI span marked and named by its category (hover for it)."""
+    esc = html.escape
+    out, pos = [], 0
+    for s in sorted(spans, key=lambda s: s["start"]):
+        code = BY_NAME[s["category"]].code if s["category"] in BY_NAME else "other"
+        out += [esc(text[pos:s["start"]]), f'<mark class="{code}" title="{esc(s["category"])}">{esc(s["text"])}'
+                f'<sub>{esc(code)}</sub></mark>']
+        pos = s["end"]
+    out.append(esc(text[pos:]))
+    return "<pre class='record'>" + "".join(out) + "</pre>"
+
+
+def html_report(sections: list[Section], title: str, images: dict[str, bytes],
+                sample: tuple[str, list[dict]] | None = None) -> str:
+    """One file to mail or archive: the plots are embedded as base64 PNG. With `sample`, one released record with its
+    PHI spans highlighted closes it (this file is owner-only; REPORT.md and the metrics carry figures only)."""
     esc = html.escape
     body = [f"<h1>{esc(title)}</h1>"]
     for s in sections:
@@ -187,9 +295,13 @@ def html_report(sections: list[Section], title: str, images: dict[str, bytes]) -
                         + "</table>")
         body += [f'<img alt="{esc(img)}" src="data:image/png;base64,{base64.b64encode(images[img]).decode()}">'
                  for img in s.images]
+    if sample is not None:
+        body.append("<h2>A released record, its PHI spans marked</h2>" + highlighted(*sample))
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;"
              "margin:.5em 0 1.5em}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}"
-             "td:first-child,th:first-child{text-align:left}img{max-width:100%}")
+             "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
+             ".record{white-space:pre-wrap;background:#fafafa;padding:1em;border:1px solid #ddd}"
+             "mark{background:#ffe08a;padding:0 2px}mark sub{color:#7a5b00;font-size:.7em;margin-left:2px}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{style}</style>"
             f"</head><body>{''.join(body)}</body></html>\n")
 

@@ -38,9 +38,10 @@ from medgen.core.io import atomic_dir, owner_only, write_json
 from medgen.core.provenance import fingerprint
 from medgen.core.results import EvaluateResult, GenerateResult, PrepareResult
 from medgen.evaluate.corpus import distinct, index, load_generated, load_split
-from medgen.evaluate.figures import diversity, fidelity, privacy, utility, validity
+from medgen.evaluate.figures import diversity, fidelity, privacy, surface_forms, utility, validity
 from medgen.evaluate.gate import canary_figures, judge
 from medgen.evaluate.report import LENGTH_PLOT, PHI_PLOT, html_report, markdown, plots, sections_of
+from medgen.evaluate.utility import external_utility
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def inputs(config: PipelineConfig) -> dict:
     generated = GenerateResult.from_manifest(config.stage_dir("generate"))
     _, canaries_fp = canary_figures(config, prepared)
     return fingerprint({"evaluate": config.evaluate.model_dump(mode="json"), "gate": config.gate.model_dump(mode="json")},
-                       {"prepare": prepared.fingerprint, "generate": generated.fingerprint,
+                       {"prepare": prepared.identity, "generate": generated.identity,
                         **({"canaries": canaries_fp} if canaries_fp else {})})
 
 
@@ -75,23 +76,27 @@ def run(config: PipelineConfig) -> EvaluateResult:
     ev = config.evaluate
     prepared = PrepareResult.from_manifest(config.stage_dir("prepare"))
     gen_dir = config.stage_dir("generate")
-    generated, generation, _ = load_generated(gen_dir, prepared.phi_markup == "inline")
+    generated, raw, generation, _ = load_generated(gen_dir, prepared.phi_markup == "inline")
     train, test = distinct(load_split(prepared, "train")), load_split(prepared, "test")
     if not len(test) or not len(train):
         raise DataError([f"{prepared.out_dir}: evaluate needs records in the train and test splits, got "
                          f"{len(train)} and {len(test)}; prepare with data.split.test > 0"])
     timings: dict[str, float] = {}
-    gen_x, ctl_x, train_x = _timed(timings, "index", index, [generated, test, train], ev)
+    gen_x, raw_x, ctl_x, train_x = _timed(timings, "index", index, [generated, raw, test, train], ev)
     figures = {
-        "validity": _timed(timings, "validity", validity, generated, test, train, generation),
+        "validity": _timed(timings, "validity", validity, generated, raw, test, train, generation),
         "fidelity": _timed(timings, "fidelity", fidelity, gen_x, ctl_x, train_x),
         "diversity": _timed(timings, "diversity", diversity, gen_x, ctl_x, train_x, ev),
-        "privacy": _timed(timings, "privacy", privacy, gen_x, ctl_x, train_x, ev),
+        # Memorization is the model's: measured on its own output; the released corpus is checked beside it.
+        "privacy": _timed(timings, "privacy", privacy, raw_x, gen_x, ctl_x, train_x, ev),
         "utility": _timed(timings, "utility", utility, generated, train, test, ev),
+        "external_utility": _timed(timings, "external utility", external_utility, generated, train, ev),
     }
     figures["canaries"], _ = canary_figures(config, prepared)
-    gate = judge(figures["validity"], figures["privacy"], figures["utility"], figures["canaries"], config.gate)
+    gate = judge(figures["validity"], figures["privacy"], figures["external_utility"] or figures["utility"],
+                 figures["canaries"], config.gate)
     sizes = {"generated": len(generated), "train": len(train), "test": len(test)}
+    figures["surface_forms"] = surface_forms(generated, train)
     out_dir = config.stage_dir("evaluate")
     fp = inputs(config)
     files = {k: str(out_dir / v) for k, v in (("report", REPORT_FILE), ("html", HTML_FILE), ("metrics", METRICS_FILE),
@@ -103,7 +108,8 @@ def run(config: PipelineConfig) -> EvaluateResult:
         secs = sections_of(figures, gate)
         (tmp / REPORT_FILE).write_text(markdown(secs, title), encoding="utf-8")
         images = {name: (tmp / name).read_bytes() for name in (LENGTH_PLOT, PHI_PLOT)}
-        (tmp / HTML_FILE).write_text(html_report(secs, title, images), encoding="utf-8")
+        sample = (generated.texts[0], generated.spans[0]) if generated.spans and len(generated) else None
+        (tmp / HTML_FILE).write_text(html_report(secs, title, images, sample), encoding="utf-8")
         write_json(tmp / METRICS_FILE, {"sizes": sizes, **figures, "gate": gate})
         result = EvaluateResult(out_dir=out_dir, wall_s=round(time.perf_counter() - t0, 2), **fp, sizes=sizes,
                                 **figures, gate=gate, timings_s=timings, files=files)

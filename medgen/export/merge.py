@@ -7,6 +7,7 @@ import time
 from medgen.core.config import PipelineConfig
 from medgen.core.constants import MERGED_DIR
 from medgen.core.io import atomic_dir, ensure_dir, owner_only
+from medgen.core.progress import quiet_libraries
 from medgen.core.provenance import fingerprint
 from medgen.core.results import MergeResult, TrainResult
 from medgen.data.prompts import probe_token_ids
@@ -25,12 +26,13 @@ def probe_logits(model, prompts: list[list[int]]):
 def inputs(config: PipelineConfig) -> dict:
     """What the merged model is made from (medgen/core/skip.py): the merge settings and the trained adapter."""
     trained = TrainResult.from_manifest(config.stage_dir("train"))
-    return fingerprint(config.merge.model_dump(mode="json"), {"train": trained.fingerprint})
+    return fingerprint(config.merge.model_dump(mode="json"), {"train": trained.identity})
 
 
 def run(config: PipelineConfig) -> MergeResult:
     from peft import PeftModel
 
+    quiet_libraries()
     t0 = time.perf_counter()
     trained = TrainResult.from_manifest(config.stage_dir("train"))
     import torch

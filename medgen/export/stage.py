@@ -14,6 +14,7 @@ from medgen.core.config import PipelineConfig
 from medgen.core.constants import GGUF_FILE, OUTTYPES
 from medgen.core.errors import ParityError
 from medgen.core.io import ensure_dir, owner_only
+from medgen.core.progress import quiet_libraries
 from medgen.core.provenance import fingerprint
 from medgen.core.results import ExportResult, MergeResult
 from medgen.data.prompts import probe_token_ids
@@ -54,10 +55,11 @@ def gate(parity: dict, outtype: str, min_top1: float | None, max_kl_mean: float 
 def inputs(config: PipelineConfig) -> dict:
     """What the GGUF is made from (medgen/core/skip.py): the export settings and the merged model."""
     merged = MergeResult.from_manifest(config.stage_dir("merge"))
-    return fingerprint(config.export.model_dump(mode="json"), {"merge": merged.fingerprint})
+    return fingerprint(config.export.model_dump(mode="json"), {"merge": merged.identity})
 
 
 def run(config: PipelineConfig) -> ExportResult:
+    quiet_libraries()
     t0 = time.perf_counter()
     ec = config.export
     merged = MergeResult.from_manifest(config.stage_dir("merge"))

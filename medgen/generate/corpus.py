@@ -1,5 +1,5 @@
 """The corpus files of a finished generate run (records.jsonl, records.phi.jsonl, rejected.jsonl) from journal
-entries in plan order, their summary figures, and writing them atomically."""
+entries in plan order, the surrogate pass that releases them, their summary figures, and writing them atomically."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from medgen.core.constants import (
     CORPUS_PHI_FILE,
     GENERATION_CARD_FILE,
     MANIFEST_FILE,
+    RAW_DIR,
     RECORDS_FILE,
     REJECTED_FILE,
 )
-from medgen.core.io import atomic_write_text
+from medgen.core.io import atomic_write_text, ensure_dir
 from medgen.data import markup
+from medgen.data.phi.surrogates import Avoid, Stats, surrogate
 
 
 def jsonl(rows: list[dict]) -> str:
@@ -60,6 +62,39 @@ def clear_outputs(out_dir: Path) -> None:
     # The manifest goes first: without it, leftovers never pass for a finished corpus.
     for name in (MANIFEST_FILE, *CORPUS_FILES):
         (out_dir / name).unlink(missing_ok=True)
+    for name in (RECORDS_FILE, CORPUS_PHI_FILE):
+        (out_dir / RAW_DIR / name).unlink(missing_ok=True)
+
+
+def release(records: list[dict], phi: list[dict], seed: int, avoid: Avoid) -> tuple[list[dict], list[dict], Stats]:
+    """The records with every PHI value replaced by a fresh surrogate (medgen.data.phi.surrogates), each record
+    seeded by the plan seed and its id alone, so a shard, a resumed run and a rerun release the same corpus."""
+    stats = Stats()
+    released, released_phi = [], []
+    for r, p in zip(records, phi, strict=True):
+        text, spans, done = surrogate(r["text"], p["spans"], f"{seed}/{r['id']}", avoid)
+        stats.add(done)
+        released.append({**r, "text": text})
+        released_phi.append({**p, "spans": spans})
+    return released, released_phi, stats
+
+
+def merged_stats(stats: list[dict]) -> dict:
+    """The surrogate figures of several shards, added up."""
+    total = Stats()
+    for s in stats:
+        total.add(Stats(Counter(s["replaced"]), Counter(s["kept"]), *(s[k] for k in (
+            "unparsed_dates", "weekdays_fixed", "ages_from_dob", "titles_fixed", "articles_fixed"))))
+    return total.as_dict()
+
+
+def write_raw(out_dir: Path, records: list[dict], phi: list[dict]) -> dict[str, str]:
+    """The model's own records, before the surrogate pass: kept for evaluate's memorization figures, never
+    released."""
+    raw = ensure_dir(out_dir / RAW_DIR)
+    for rows, name in ((records, RECORDS_FILE), (phi, CORPUS_PHI_FILE)):
+        atomic_write_text(raw / name, jsonl(rows))
+    return {"raw_records": str(raw / RECORDS_FILE), "raw_phi": str(raw / CORPUS_PHI_FILE)}
 
 
 def write_corpus(out_dir: Path, records: list[dict], phi: list[dict], rejected: list[dict]) -> dict[str, str]:

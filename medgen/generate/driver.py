@@ -3,7 +3,6 @@ each record scored by `smoke.score` (the one validity function) and its outcome 
 
 from __future__ import annotations
 
-import logging
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Callable
 
@@ -14,9 +13,7 @@ from medgen.generate.plan import Request, attempt_seed
 from medgen.serve import smoke
 from medgen.serve.backends import Backend
 
-log = logging.getLogger(__name__)
-
-Progress = Callable[[int, int], None]
+OnProgress = Callable[[int, int], None]  # (done, total), for a caller's own display (a Prefect progress artifact)
 
 
 def generate_one(backend: Backend, req: Request, gen: GenerateConfig, *, temperature: float, top_p: float,
@@ -41,12 +38,14 @@ def generate_one(backend: Backend, req: Request, gen: GenerateConfig, *, tempera
 
 
 def drive(backend: Backend, todo: list[Request], gen: GenerateConfig, config: PipelineConfig, inline: bool,
-           stops: tuple[str, ...], journal: Journal, by_id: dict[str, dict], total: int,
-           on_progress: Progress | None) -> int:
+           stops: tuple[str, ...], journal: Journal, by_id: dict[str, dict], report: Callable[[dict], None]) -> int:
     """Run the requests, `backend.slots` at a time; journal each outcome from this thread only, so lines never
-    interleave. Returns the tokens generated."""
+    interleave, and `report` it. Returns the tokens generated.
+
+    A failed request (the server died, say) cancels the queued ones, but those in flight are still awaited and
+    journaled if they finish, so a restart or a rerun asks for as little as possible again; then it is raised."""
     tokens = 0
-    every = max(1, total // 20)
+    error: Exception | None = None
     pool = ThreadPoolExecutor(max_workers=backend.slots, thread_name_prefix="generate")
     try:
         futures: list[Future] = [
@@ -54,21 +53,28 @@ def drive(backend: Backend, todo: list[Request], gen: GenerateConfig, config: Pi
                         top_p=config.serve.top_p, stops=stops,
                         min_section_fraction=config.smoke.min_section_fraction, inline=inline) for r in todo]
         for fut in as_completed(futures):
-            entry = fut.result()
+            if fut.cancelled():
+                continue
+            try:
+                entry = fut.result()
+            except Exception as e:
+                if error is None:
+                    error = e
+                    for queued in futures:
+                        queued.cancel()
+                continue
             journal.append(entry)
             by_id[entry["id"]] = entry
             tokens += entry["tokens_total"]
-            done = len(by_id)
-            if on_progress:
-                on_progress(done, total)
-            if done % every == 0 or done == total:
-                log.info("generate: %d/%d done", done, total)
+            report(entry)
     except BaseException:
         # Queued requests are dropped at once; those in flight end with the server, and their outcome is
         # not journaled, so a rerun asks for them again.
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
+    if error is not None:
+        raise error
     return tokens
 
 

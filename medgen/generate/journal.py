@@ -3,13 +3,14 @@ fingerprint, so a crash loses at most the line being written and a rerun with th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from medgen.core.io import atomic_write_text
+from medgen.core.io import atomic_write_text, naming
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +62,19 @@ class Journal:
         # Rewritten whole first: a torn line left in place would glue itself to the next append.
         header = {"kind": JOURNAL_KIND, "fingerprint": fp}
         atomic_write_text(path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in [header, *kept]))
+        self.path = path
         self._f = open(path, "a", encoding="utf-8")
 
     def append(self, entry: dict) -> None:
-        self._f.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        with naming(self.path):
+            self._f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            self._f.flush()
+            os.fsync(self._f.fileno())
 
     def close(self) -> None:
-        self._f.close()
+        # A close that cannot flush (the disk filled) leaves a torn last line, which a resume drops: the error that
+        # stopped the run is the one to report.
+        with contextlib.suppress(OSError):
+            self._f.close()
 
 

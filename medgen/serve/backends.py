@@ -22,6 +22,8 @@ from medgen.core.errors import ServeError
 from medgen.core.io import EVERY_LINE, atomic_write_text, ensure_dir, log_tail, owner_only
 
 RunCommand = Callable[[list[str], dict], None]
+# How each engine is named to a person.
+DISPLAY_NAMES = {"llamacpp": "llama.cpp server", "ollama": "Ollama server", "vllm": "vLLM engine"}
 SEED_MODULUS = 2**31  # llama.cpp and Ollama take 32-bit seeds
 
 
@@ -61,8 +63,16 @@ class Backend(abc.ABC):
     def stop(self) -> None: ...
 
     @abc.abstractmethod
+    def ended(self) -> str | None:
+        """How the server process medgen started ended ("was killed by signal 9 (SIGKILL)"); None while it runs,
+        and for a server medgen only connected to."""
+
     def alive(self) -> bool:
-        """Whether the server process medgen started is still running (False for one it only connected to)."""
+        return self.ended() is None
+
+    @property
+    def display_name(self) -> str:
+        return DISPLAY_NAMES.get(self.name, f"{self.name} server")
 
     def log_tail(self, n: int = 20, before_ready: bool = False) -> str:
         # Before it answered, the server has been sent no request: its whole log may be quoted.
@@ -90,8 +100,8 @@ class LlamaCppBackend(Backend):
         if self.process is not None:
             self.process.stop()
 
-    def alive(self) -> bool:
-        return self.process is not None and self.process.proc.poll() is None
+    def ended(self) -> str | None:
+        return self.process.ended() if self.process else None
 
 
 @dataclass
@@ -125,8 +135,10 @@ class OllamaBackend(Backend):
         if self.proc is not None:
             stop_process_group(self.proc)
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+    def ended(self) -> str | None:
+        from medgen.core.io import ended
+
+        return ended(self.proc) if self.proc else None
 
     def wait_ready(self, timeout_s: float) -> None:
         import json
@@ -163,16 +175,17 @@ def choose(config: PipelineConfig) -> str:
     return "ollama" if (shutil.which("ollama") or sc.ollama.host) else "llamacpp"
 
 
-def start_llamacpp(config: PipelineConfig, gguf: Path, log_path: Path,
-                   chat_template: str | None = None) -> LlamaCppBackend:
+def start_llamacpp(config: PipelineConfig, gguf: Path, log_path: Path, chat_template: str | None = None,
+                   outlive: bool = False) -> LlamaCppBackend:
     """llama.cpp's server on the GGUF, rendering prompts as training did (`chat_template`: the model's own)."""
-    from medgen.serve.llamacpp import start_server, trained_template_kwargs
+    from medgen.serve.llamacpp import start_server, trained_template_kwargs, warn_if_decoding_on_cpu
 
+    warn_if_decoding_on_cpu()
     sc = config.serve
     key = None if is_loopback(sc.host) else api_key(config)
     process = start_server(gguf, log_path=log_path, host=sc.host, port=sc.port, parallel=sc.parallel,
                            ctx=sc.num_ctx, threads=sc.threads, alias=sc.model_name, ready_timeout_s=sc.ready_timeout_s,
-                           api_key=key, template_kwargs=trained_template_kwargs(chat_template))
+                           api_key=key, template_kwargs=trained_template_kwargs(chat_template), outlive=outlive)
     backend = LlamaCppBackend("llamacpp", process.url, sc.model_name, sc.parallel, log_path, process=process,
                               api_key=key)
     if key:
@@ -207,7 +220,8 @@ def api_key(config: PipelineConfig) -> str:
     return key
 
 
-def start_ollama(config: PipelineConfig, modelfile: Path, log_path: Path, run_command: RunCommand) -> OllamaBackend:
+def start_ollama(config: PipelineConfig, modelfile: Path, log_path: Path, run_command: RunCommand,
+                 outlive: bool = False) -> OllamaBackend:
     from medgen.serve.llamacpp import check_port_free, free_port
 
     sc = config.serve
@@ -228,7 +242,7 @@ def start_ollama(config: PipelineConfig, modelfile: Path, log_path: Path, run_co
         from medgen.core.io import spawn
 
         backend = OllamaBackend("ollama", f"http://{sc.host}:{port}", sc.model_name, sc.parallel, log_path,
-                                proc=spawn(["ollama", "serve"], env, log_path))
+                                proc=spawn(["ollama", "serve"], env, log_path, outlive))
     try:
         if backend.proc is not None:
             backend.wait_ready(sc.ready_timeout_s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 from medgen.core.config import PipelineConfig
 from medgen.core.constants import MODELFILE, MODELFILE_TEMPLATE, SERVE_LOG_FILE
@@ -18,6 +19,9 @@ from medgen.core.results import ExportResult
 from medgen.data.prompts import instruction
 from medgen.serve import backends
 from medgen.serve.modelfile import chat_format, gguf_adds_bos, read_template, render
+
+# Starts a model server: the backend and the end-of-turn stops of its chat format.
+StartServer = Callable[[], tuple[backends.Backend, tuple[str, ...]]]
 
 
 def modelfile_template() -> str:
@@ -49,11 +53,12 @@ def check_stored_template(backend: backends.OllamaBackend, expected: str) -> Non
 
 
 def start(config: PipelineConfig, exported: ExportResult, modelfile: Path, out_dir: Path,
-          run_command: backends.RunCommand | None = None) -> backends.Backend:
-    """Start the configured backend on the exported model (Ollama through its Modelfile)."""
+          run_command: backends.RunCommand | None = None, outlive: bool = False) -> backends.Backend:
+    """Start the configured backend on the exported model (Ollama through its Modelfile). The server stops when this
+    process ends, however it ends, unless it is to `outlive` it (a server kept running)."""
     log_path = out_dir / SERVE_LOG_FILE
     if backends.choose(config) == "ollama":
-        backend = backends.start_ollama(config, modelfile, log_path, run_command or backends.subprocess_run)
+        backend = backends.start_ollama(config, modelfile, log_path, run_command or backends.subprocess_run, outlive)
         try:
             check_stored_template(backend, read_template(modelfile.read_text(encoding="utf-8")))
         except BaseException:
@@ -63,7 +68,7 @@ def start(config: PipelineConfig, exported: ExportResult, modelfile: Path, out_d
     from transformers import AutoTokenizer
 
     chat_template = AutoTokenizer.from_pretrained(exported.merged_dir).chat_template
-    backend = backends.start_llamacpp(config, exported.gguf, log_path, chat_template)
+    backend = backends.start_llamacpp(config, exported.gguf, log_path, chat_template, outlive)
     backend.notes.append("`ollama` is not on PATH: served with llama.cpp's own server (xllamacpp), the engine "
                          "Ollama embeds; the Modelfile is written for when Ollama is available")
     return backend

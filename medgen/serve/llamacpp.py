@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,7 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medgen.core.errors import ExportError, ServeError
-from medgen.core.io import EVERY_LINE, log_tail, stop_process_group
+from medgen.core.io import EVERY_LINE, ended, log_tail, spawn, stop_process_group
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import xllamacpp
@@ -151,6 +155,10 @@ class LlamaCppProcess:
     def pid(self) -> int:
         return self.proc.pid
 
+    def ended(self) -> str | None:
+        """How the server ended ("exited with code 1", "was killed by signal 9 (SIGKILL)"), or None while it runs."""
+        return ended(self.proc)
+
     def log_tail(self, n: int = 20, before_ready: bool = False) -> str:
         # Before /health answered, the server has been sent no request: its log is the engine's own words
         # (why a model failed to load) and holds no record text, so all of it may be quoted.
@@ -194,10 +202,42 @@ def trained_template_kwargs(chat_template: str | None) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in re.finditer(pattern, chat_template or "")}
 
 
+CPU_ON_A_GPU_NODE = (
+    "llama.cpp: this node has an NVIDIA GPU, but this llama.cpp build ({build}) has no GPU device, so it decodes on "
+    "the CPU: a few tokens/s where the GPU gives hundreds. Fixes: xllamacpp's CUDA wheel (pip install xllamacpp "
+    "--force-reinstall --index-url https://xorbitsai.github.io/xllamacpp/whl/cu124), Ollama on PATH (it uses the "
+    "GPU; serve.backend=ollama), or generate.engine=vllm (bash scripts/setup.sh --vllm)")
+
+
+def gpu_devices() -> list[str]:
+    """The GPUs this llama.cpp build can decode on. PyPI's xllamacpp wheel is a CPU build: none."""
+    import xllamacpp as xlc
+
+    types = xlc.ggml_backend_dev_type
+    kinds = {types.GGML_BACKEND_DEVICE_TYPE_GPU, types.GGML_BACKEND_DEVICE_TYPE_IGPU}
+    return [d["name"] for d in xlc.get_device_info() if d["type"] in kinds]
+
+
+def node_has_gpu() -> bool:
+    """An NVIDIA GPU on this node, seen without starting CUDA (the driver's device file, or nvidia-smi)."""
+    return Path("/dev/nvidiactl").exists() or shutil.which("nvidia-smi") is not None
+
+
+def warn_if_decoding_on_cpu() -> bool:
+    """Say so when llama.cpp would decode on the CPU of a GPU node (the seed's '< 5 tokens/s' trap)."""
+    if not node_has_gpu() or gpu_devices():
+        return False
+    from importlib.metadata import version
+
+    log.warning(CPU_ON_A_GPU_NODE.format(build=f"xllamacpp {version('xllamacpp')}"))
+    return True
+
+
 def start_server(gguf: Path, *, log_path: Path, host: str = DEFAULT_HOST, port: int = 0, parallel: int = 1,
                  ctx: int = 2048, threads: int | None = None, alias: str = "medgen",
                  ready_timeout_s: float = 120, f32_kv_cache: bool = False,
-                 api_key: str | None = None, template_kwargs: dict[str, str] | None = None) -> LlamaCppProcess:
+                 api_key: str | None = None, template_kwargs: dict[str, str] | None = None,
+                 outlive: bool = False) -> LlamaCppProcess:
     """Start `python -m medgen.serve.llamacpp` on `gguf` and return once /health answers OK.
 
     `ctx` is per slot; port 0 picks a free port. The process logs to `log_path` and is stopped again if
@@ -218,15 +258,13 @@ def start_server(gguf: Path, *, log_path: Path, host: str = DEFAULT_HOST, port: 
         cmd += ["--template-kwargs", json.dumps(template_kwargs)]
     key_file = None
     server = None
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         if api_key:
             fd, key_file = tempfile.mkstemp(prefix="medgen-key-")  # mode 0600
             with os.fdopen(fd, "w") as f:
                 f.write(api_key)
             cmd += ["--api-key-file", key_file]
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = spawn(cmd, {}, log_path, outlive)
         server = LlamaCppProcess(proc, f"http://{host}:{port}", log_path)
         server.wait_ready(ready_timeout_s)
         return server
@@ -235,7 +273,6 @@ def start_server(gguf: Path, *, log_path: Path, host: str = DEFAULT_HOST, port: 
             server.stop()
         raise
     finally:
-        os.close(log_fd)
         if key_file:
             # The server read it before /health answered; a failed start needs it no longer either.
             os.unlink(key_file)

@@ -58,7 +58,7 @@ def inputs(config: PipelineConfig) -> dict:
     """What a smoke test's verdict depends on (medgen/core/skip.py): serving and smoke settings, and the GGUF."""
     exported = ExportResult.from_manifest(config.stage_dir("export"))
     return fingerprint({"serve": config.serve.model_dump(mode="json", exclude={"keep_running"}),
-                        "smoke": config.smoke.model_dump(mode="json")}, {"export": exported.fingerprint})
+                        "smoke": config.smoke.model_dump(mode="json")}, {"export": exported.identity})
 
 
 def run(config: PipelineConfig, run_command: backends.RunCommand | None = None,
@@ -75,7 +75,7 @@ def run(config: PipelineConfig, run_command: backends.RunCommand | None = None,
     modelfile = out_dir / MODELFILE
     with owner_only():
         fmt = write_modelfile(config, exported, modelfile)
-        server = start(config, exported, modelfile, out_dir, run_command)
+        server = start(config, exported, modelfile, out_dir, run_command, outlive=keep)
         try:
             result = smoke_test(config, server, fmt.stops)
             write_json(out_dir / SMOKE_FILE, result)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from medgen.core.config import TrainConfig
 from medgen.core.errors import ConfigError
@@ -216,3 +216,20 @@ def plan_layout(tc: TrainConfig, shape: Shape, lengths: list[int], mem: Memory, 
     return Layout(max_seq_length=max_len, examples=len(lengths), truncated=truncated, rows=rows, grad_accum=accum,
                   gradient_checkpointing=checkpointing,
                   estimated_peak_gb=round(mem.peak(tokens, checkpointing) / GIB, 2), budget_gb=round(mem.budget / GIB, 2))
+
+
+def split_across(lay: Layout, world: int) -> Layout:
+    """The same step over `world` data-parallel ranks: each takes 1/world of the step's rows (micro-batches of at
+    most the planned size, accumulated), so the rows per optimizer step stay global (train.tokens_per_step). A
+    step of fewer rows than ranks, or not divisible among them, is rounded up to the next multiple, with a
+    warning."""
+    if world == 1:
+        return lay
+    total = lay.rows * lay.grad_accum
+    per_rank = math.ceil(total / world)
+    if per_rank * world != total:
+        log.warning("train: %d rows per step do not split evenly over %d ranks; each takes %d, so a step holds %d",
+                    total, world, per_rank, per_rank * world)
+    # The fewest micro-batches of at most the planned rows that hold exactly per_rank rows.
+    accum = next(a for a in range(math.ceil(per_rank / lay.rows), per_rank + 1) if per_rank % a == 0)
+    return replace(lay, rows=per_rank // accum, grad_accum=accum)

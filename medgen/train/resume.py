@@ -74,6 +74,16 @@ class StopRequest:
     def __init__(self) -> None:
         self.signal_name: str | None = None
 
+    def agree(self) -> bool:
+        """Whether to stop at the end of this step: a signal here or, training data-parallel, on any rank (the
+        ranks must stop at the same step, or the others wait for gradients forever)."""
+        from medgen.train import distributed
+
+        signum = distributed.largest(signal.Signals[self.signal_name].value if self.signal_name else 0)
+        if signum and self.signal_name is None:
+            self.signal_name = signal.Signals(signum).name
+        return bool(signum)
+
     def _handle(self, signum, frame) -> None:
         if self.signal_name is None:
             self.signal_name = signal.Signals(signum).name
@@ -101,16 +111,20 @@ def callbacks(stop: StopRequest) -> list:
     """Trainer callbacks: the completeness marker after every save, and stopping (with a save) on a signal."""
     from transformers import TrainerCallback
 
+    from medgen.train import distributed
+
     class MarkComplete(TrainerCallback):
         def on_save(self, args, state, control, **kw):
+            # Every rank writes its own RNG state into the folder: all must be done before it is marked.
+            distributed.barrier()
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if folder.is_dir():
+            if state.is_world_process_zero and folder.is_dir():
                 atomic_write_text(folder / CHECKPOINT_COMPLETE_FILE,
                                   json.dumps({"step": state.global_step, "saved_at": time.time()}))
 
     class StopOnSignal(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
-            if stop.signal_name is not None:
+            if stop.agree():
                 control.should_save = True
                 control.should_training_stop = True
 

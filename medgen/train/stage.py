@@ -7,6 +7,7 @@ packed padding-free into rows, and a step's rows x accumulation come from a memo
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
@@ -15,6 +16,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from medgen.core.config import PipelineConfig
 from medgen.core.constants import ADAPTER_DIR, CHECKPOINT_DIR, LIGER_KERNELS, LOSS_PLOT_FILE, SPLIT_FILE
@@ -22,13 +24,14 @@ from medgen.core.errors import ConfigError, TrainInterrupted, TrainOOM
 from medgen.core.io import atomic_dir, ensure_dir, owner_only, peak_rss_mb
 from medgen.core.lock import run_lock
 from medgen.core.plots import figure
+from medgen.core.progress import Progress, quiet_libraries
 from medgen.core.provenance import fingerprint
 from medgen.core.results import PrepareResult, TrainResult
 from medgen.data.dataset import token_lengths
 from medgen.data.prompts import chat_messages
-from medgen.train import resume
+from medgen.train import distributed, resume
 from medgen.train.modeling import load_causal_lm, load_tokenizer, resolve_base
-from medgen.train.packing import GIB, Layout, memory_model, plan_layout, shape_of
+from medgen.train.packing import GIB, Layout, memory_model, plan_layout, shape_of, split_across
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +130,8 @@ def layout(config: PipelineConfig, base: str, tok, rows: list[dict], p: Plan) ->
     # bigger micro-batch gains (measured: one row per micro-batch, accumulated, 1.1-1.5x faster than two
     # flattened rows); on CUDA the bigger micro-batch wins, and flash-attention's varlen kernel pays nothing.
     one_row = tc.packing and not cuda
-    lay = plan_layout(tc, shape, token_lengths(tok, {"train": rows})["train"], mem, one_row=one_row)
+    lay = split_across(plan_layout(tc, shape, token_lengths(tok, {"train": rows})["train"], mem, one_row=one_row),
+                       tc.world_size())
     log.info("train: %s attention, %s kernels, %s; rows of %d tokens, %d per micro-batch x %d accumulated, "
              "checkpointing %s; about %.1f of %.1f GiB", p.attention, p.kernels,
              "packed" if tc.packing else "padded", lay.max_seq_length, lay.rows, lay.grad_accum,
@@ -157,7 +161,8 @@ def _load_model(config: PipelineConfig, base: str, p: Plan, checkpointing: bool)
     from peft import prepare_model_for_kbit_training
 
     qc = _quantization_config(p, config.train.double_quant)
-    device_map = {"": 0} if p.device == "cuda" else None
+    # Data-parallel, each rank holds its own copy on its own GPU (a 4-bit model cannot move after loading).
+    device_map = {"": distributed.local_rank()} if p.device == "cuda" else None
     dtype = torch.bfloat16 if (p.bf16 and p.device == "cuda") else torch.float32
     model = load_causal_lm(base, dtype=dtype, device_map=device_map, quantization_config=qc,
                            attn_implementation=p.attention)
@@ -193,6 +198,7 @@ def checkpoints_dir(config: PipelineConfig, out_dir: Path, lay: Layout) -> Path:
 def build_trainer(config: PipelineConfig, out_dir: Path, callbacks=()) -> Setup:
     """Model, data and SFTTrainer for the config's current rung; used by `run`, the bench and tests."""
     from peft import LoraConfig
+    from transformers.trainer_callback import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     p = plan(config)
@@ -228,8 +234,8 @@ def build_trainer(config: PipelineConfig, out_dir: Path, callbacks=()) -> Setup:
         save_total_limit=tc.save_total_limit,
         logging_steps=tc.logging_steps,
         logging_first_step=True,
-        gradient_checkpointing=lay.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        activation_checkpointing=lay.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False},
         use_liger_kernel=p.kernels == "liger",
         liger_kernel_config=dict(LIGER_KERNELS) if p.kernels == "liger" else None,
         bf16=p.bf16,
@@ -243,6 +249,10 @@ def build_trainer(config: PipelineConfig, out_dir: Path, callbacks=()) -> Setup:
         include_num_input_tokens_seen="all" if tc.packing else "non_padding",
         disable_tqdm=True,
         dataloader_num_workers=0,
+        # Data-parallel: gloo where there is no GPU (an MPI-enabled torch would pick MPI); LoRA uses every
+        # adapter weight, so DDP need not search for unused ones each step.
+        ddp_backend="gloo" if p.device == "cpu" and distributed.in_rank() else None,
+        ddp_find_unused_parameters=False,
     )
     peft_config = LoraConfig(
         r=tc.lora.r, lora_alpha=tc.lora.alpha, lora_dropout=tc.lora.dropout,
@@ -252,7 +262,17 @@ def build_trainer(config: PipelineConfig, out_dir: Path, callbacks=()) -> Setup:
         model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds if len(val_ds) else None,
         processing_class=tok, peft_config=peft_config, callbacks=list(callbacks),
     )
+    trainer.remove_callback(PrinterCallback)  # raw dicts on stdout: the progress callback reports instead
     return Setup(trainer, tok, p, base, lay, checkpoints)
+
+
+def _same_bytes_each_time(config_file: Path) -> None:
+    """PEFT writes target_modules from a set, in an order that changes from process to process: sorted, the same
+    adapter is the same bytes, and what is built on it is not redone for nothing (medgen/core/integrity.py)."""
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -273,55 +293,74 @@ def _plot_losses(history: list[dict], path: Path) -> None:
             ax.plot(*zip(*val), marker="o", label="val")
 
 
-def _progress_callback():
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+def _progress_callback(on_progress: Callable[[int, int], None] | None):
+    """Step/total, loss, tokens/s and time left (medgen.core.progress) in place of the Trainer's printed dicts."""
     from transformers import TrainerCallback
 
-    class RichProgress(TrainerCallback):
-        def on_train_begin(self, args, state, control, **kw):
-            self.bar = Progress(TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                TextColumn("{task.fields[loss]}"), TimeRemainingColumn(), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("train", total=state.max_steps, loss="")
+    class StepProgress(TrainerCallback):
+        progress: Progress | None = None
+        loss = ""
 
-        def on_step_end(self, args, state, control, **kw):
-            self.bar.update(self.task, completed=state.global_step)
+        def on_train_begin(self, args, state, control, **kw):
+            if state.is_world_process_zero:
+                self.progress = Progress("train", state.max_steps, "steps", done=state.global_step)
+                self.tokens0 = state.num_input_tokens_seen or 0
 
         def on_log(self, args, state, control, logs=None, **kw):
             if logs and "loss" in logs:
-                self.bar.update(self.task, loss=f"loss {logs['loss']:.3f}")
+                self.loss = f"loss {logs['loss']:.3f}"
+
+        def on_step_end(self, args, state, control, **kw):
+            if self.progress is None:
+                return
+            elapsed = max(time.monotonic() - self.progress.t0, 1e-9)
+            tokens = f"{((state.num_input_tokens_seen or 0) - self.tokens0) / elapsed:,.0f} tokens/s"
+            self.progress.update(state.global_step, *(n for n in (self.loss, tokens) if n))
+            if on_progress:
+                on_progress(state.global_step, state.max_steps)
 
         def on_train_end(self, args, state, control, **kw):
-            self.bar.stop()
+            if self.progress is not None:
+                self.progress.close()
 
-    return RichProgress()
+    return StepProgress()
 
 
 def inputs(config: PipelineConfig) -> dict:
     """What the adapter is made from (medgen/core/skip.py): base, training settings (the rung included), seed, splits."""
     prepared = PrepareResult.from_manifest(config.stage_dir("prepare"))
     return fingerprint({"model": config.model.model_dump(mode="json"), "train": config.train.model_dump(mode="json"),
-                        "seed": config.data.seed}, {"prepare": prepared.fingerprint})
+                        "seed": config.data.seed}, {"prepare": prepared.identity})
 
 
-def run(config: PipelineConfig, progress: bool = False) -> TrainResult:
+def run(config: PipelineConfig, on_progress: Callable[[int, int], None] | None = None) -> TrainResult | None:
     """Train one rung (config.train.lora.r, config.train.max_seq_length), resuming from the newest complete
     checkpoint of the same rung and config. CUDA OOM raises TrainOOM; SIGUSR1/SIGTERM save a checkpoint and
-    raise TrainInterrupted."""
+    raise TrainInterrupted. Progress goes to a bar on a terminal, else to log lines, and to `on_progress(step,
+    total)`. With train.launcher=torchrun this starts the ranks (medgen/train/distributed.py), each of which runs
+    this same function; rank 0 returns the result, the others None."""
     import torch
 
+    if config.train.launcher == "torchrun" and not distributed.in_rank():
+        return distributed.launch(config)
+    quiet_libraries()
+    if distributed.in_rank() and torch.cuda.is_available():
+        torch.cuda.set_device(distributed.local_rank())  # before anything touches the GPU
     rung = config.rung()
     out_dir = ensure_dir(config.stage_dir("train"))
     t0 = time.perf_counter()
     with owner_only(), resume.stop_on_signals() as stop:
-        callbacks = [*resume.callbacks(stop), *([_progress_callback()] if progress else [])]
+        callbacks = [*resume.callbacks(stop), _progress_callback(on_progress)]
         try:
             setup = build_trainer(config, out_dir, callbacks)
             trainer, tok, p, base, lay = setup.trainer, setup.tokenizer, setup.plan, setup.base, setup.layout
-            # One writer per checkpoint folder: a requeued job and its resubmitted twin take turns.
-            with run_lock(setup.checkpoints, f"train r={rung.r} seq={rung.max_seq_length}",
-                          config.orchestration.lock_wait_s):
-                start = resume.latest_complete(setup.checkpoints)
+            # One writer per checkpoint folder: a requeued job and its resubmitted twin take turns. Data-parallel,
+            # rank 0 holds the lock and chooses the checkpoint; every rank resumes from the one it chose.
+            main = distributed.is_main()
+            lock = run_lock(setup.checkpoints, f"train r={rung.r} seq={rung.max_seq_length}",
+                            config.orchestration.lock_wait_s) if main else contextlib.nullcontext()
+            with lock:
+                start = distributed.broadcast(resume.latest_complete(setup.checkpoints) if main else None)
                 if start is not None:
                     log.info("train: resuming from %s", start)
                 if p.device == "cuda":
@@ -339,10 +378,13 @@ def run(config: PipelineConfig, progress: bool = False) -> TrainResult:
                     torch.cuda.empty_cache()
                 raise TrainOOM(rung, str(e).splitlines()[0]) from e
             raise
+        if not distributed.is_main():
+            return None
         adapter_dir = out_dir / ADAPTER_DIR
         with atomic_dir(adapter_dir) as tmp:
             trainer.model.save_pretrained(tmp)
             tok.save_pretrained(tmp)
+            _same_bytes_each_time(tmp / "adapter_config.json")
         history = trainer.state.log_history
         _plot_losses(history, out_dir / LOSS_PLOT_FILE)
         wall = time.perf_counter() - t0
@@ -369,7 +411,8 @@ def run(config: PipelineConfig, progress: bool = False) -> TrainResult:
             adapter_dir=adapter_dir, loss_plot=out_dir / LOSS_PLOT_FILE, checkpoints_dir=setup.checkpoints,
             resumed_from_step=int(start.name.rsplit("-", 1)[1]) if start else None,
             max_seq_length=lay.max_seq_length, truncated_examples=lay.truncated, packing=config.train.packing,
-            micro_batch_rows=lay.rows, grad_accum=lay.grad_accum, gradient_checkpointing=lay.gradient_checkpointing,
+            micro_batch_rows=lay.rows, grad_accum=lay.grad_accum, world_size=config.train.world_size(),
+            gradient_checkpointing=lay.gradient_checkpointing,
             attention=p.attention, kernels=p.kernels, estimated_peak_gb=lay.estimated_peak_gb,
         )
         train_result.write(config.to_yaml())

@@ -90,5 +90,5 @@ def test_cli_stage_refuses_a_locked_run_dir(tmp_path, repo_root):
     finally:
         proc.kill()
         proc.wait()
-    assert out.returncode == 2 and "another medgen run is writing here" in out.stderr, out.stderr
+    assert out.returncode == 75 and "another medgen run is writing here" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr and not (tmp_path / "prepare").exists()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from medgen.core import skip
+from medgen.core.errors import OutputsDamaged
 
 pytestmark = pytest.mark.slow  # every test here trains or runs the pipeline
 
@@ -38,8 +39,17 @@ def test_rerun_skips_done_stages_and_a_change_redoes_its_downstream(tmp_path, re
     # Incomplete outputs are redone: an interrupted stage (no manifest), an output removed since.
     (run / "export" / "manifest.json").unlink()
     assert _ran(cfg) == ["export"]
-    Path(json.loads((run / "export" / "manifest.json").read_text())["gguf"]).unlink()
+    gguf = Path(json.loads((run / "export" / "manifest.json").read_text())["gguf"])
+    gguf.unlink()
     assert _ran(cfg) == ["export"]
+    # A truncated GGUF: nothing downstream builds on it, and the next run redoes it.
+    size = gguf.stat().st_size
+    with open(gguf, "r+b") as f:
+        f.truncate(size // 2)
+    with pytest.raises(OutputsDamaged, match=f"serve: {gguf}: expected {size:,} bytes as written, got "
+                       f"{size // 2:,} \\(truncated\\); export must run again"):
+        skip.run(cfg, "serve")
+    assert _ran(cfg) == ["export"] and gguf.stat().st_size == size
     # Remade from the same inputs, the merged model keeps its fingerprint: the GGUF made from it stands.
     shutil.rmtree(run / "merge" / "merged")
     assert _ran(cfg) == ["merge"]

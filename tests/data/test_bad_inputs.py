@@ -86,7 +86,7 @@ CASES = [
     ("option-unknown", {}, ["prepare", "--bogus"], ["--bogus"]),
     ("option-out-of-range", {}, ["automation", "--max-retries", "-1"], ["--max-retries", "greater than or equal to 0"]),
     ("option-bad-source", {}, ["prepare", "-c", DEFAULT, "--source", "alpacca"],
-     ["data.source", "'synthetic', 'alpaca' or 'mimic'", "'alpacca'"]),
+     ["data.source", "'synthetic', 'alpaca', 'mimic', 'i2b2' or 'brat'", "'alpacca'"]),
     ("option-alpaca-without-path", {}, ["prepare", "-c", DEFAULT, "--source", "alpaca"],
      ["data.path", "--set data.path=FILE"]),
     # the user's Alpaca JSONL

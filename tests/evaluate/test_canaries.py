@@ -59,7 +59,7 @@ def test_repeats_must_be_distinct_and_positive(repeats):
 @pytest.mark.parametrize("text, found", [
     ("Name: Misty Ebbwood    Unit No: 1749473", {"name", "mrn"}),
     ("Dear Ms. EBBWOOD, call (090) 389-2444 with concerns.", {"name", "phone"}),
-    ("[[NAME:PATIENT Misty Ebbwood]] [[ID:MRN 1749473]] [[CONTACT:PHONE (090) 389-2444]]",
+    ("[[NAME:PATIENT Misty Ebbwood]] [[ID:MEDICALRECORD 1749473]] [[CONTACT:PHONE (090) 389-2444]]",
      {"name", "mrn", "phone"}),  # inline markup does not hide a value
     ("Ms. Ebbwood's daughter", {"name"}),  # possessive: still the surname
     ("call 090-389-2444 or 090.389.2444", {"phone"}),  # other phone layouts
@@ -112,8 +112,11 @@ def test_planting_gives_each_canary_values_found_nowhere_else(profile):
         assert emitted(copies[0].output, c) == {"name", "mrn", "phone"}
         spans = copies[0].spans
         assert all(copies[0].output[s["start"]:s["end"]] == s["text"] for s in spans)
-        assert {s["text"] for s in spans if s["category"] == "ID:MRN"} == {c.mrn}
-        assert {s["text"].split()[-1] for s in spans if s["category"] == "NAME:PATIENT"} == {c.surname}
+        assert {s["text"] for s in spans if s["category"] == "ID:MEDICALRECORD"} == {c.mrn}
+        names = [s["text"] for s in spans if s["category"] == "NAME:PATIENT"]
+        assert any(c.surname in n for n in names)
+        assert all(c.surname.casefold() in n.casefold() or n == c.first for n in names
+                   if "," in n or n.split()[-1] != c.first), names
     assert planting == canaries.plant(cfg.data, examples), "the same seed plants the same canaries"
 
 
@@ -186,8 +189,8 @@ class Memorizer(Backend):
     def stop(self) -> None:
         self.stopped = True
 
-    def alive(self) -> bool:
-        return not self.stopped
+    def ended(self) -> str | None:
+        return "exited with code 0" if self.stopped else None
 
 
 def _export_manifest(cfg) -> None:

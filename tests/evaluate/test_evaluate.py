@@ -23,9 +23,10 @@ N_TRAIN, N_TEST, N_GEN = 60, 30, 30
 PRIVACY = ("PHI reuse", "verbatim overlap", "near-duplicates of training records")
 
 
-def config(run_dir: Path):
+def config(run_dir: Path, *extra: str):
+    # The external gold sets get their own test: the others measure utility on the test split only.
     return load_config(None, [f"run_dir={run_dir}", "evaluate.utility_max_records=30",
-                              "evaluate.crf_max_iterations=30"])
+                              "evaluate.crf_max_iterations=30", "evaluate.utility_test_sets=[]", *extra])
 
 
 def spans_of(r: Record) -> list[dict]:
@@ -75,7 +76,7 @@ def write_generate(cfg, gen: list[Record], rejected: list[dict] = ()) -> None:
 def swap_identity(r: Record, donor: Record) -> Record:
     """`r` with the donor's patient name, MRN and phone in place of its own: reused PHI in fresh text."""
     full = next(s.text for s in donor.spans if s.category == "NAME:PATIENT")
-    new = {"ID:MRN": next(s.text for s in donor.spans if s.category == "ID:MRN"),
+    new = {"ID:MEDICALRECORD": next(s.text for s in donor.spans if s.category == "ID:MEDICALRECORD"),
            "CONTACT:PHONE": next(s.text for s in donor.spans if s.category == "CONTACT:PHONE")}
     parts, spans, pos = [], [], 0
     for s in r.spans:
@@ -126,7 +127,7 @@ def test_clean_corpus_passes_privacy_and_utility(clean_result):
     # A tagger trained on the training split finds the test split's PHI.
     assert r.utility["train"]["micro"]["f1"] > 0.5
     assert r.utility["records_per_tagger"] == 30 and r.utility["test_records"] == N_TEST
-    assert set(r.utility["synthetic"]["per_category"]) >= {"NAME:PATIENT", "ID:MRN", "DATE"}
+    assert set(r.utility["synthetic"]["per_category"]) >= {"NAME:PATIENT", "ID:MEDICALRECORD", "DATE"}
     r.raise_for_gate()
 
 
@@ -260,8 +261,11 @@ def test_report_holds_figures_but_no_phi(clean_result, engine):
     html_text = (out / "report.html").read_text()
     images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html_text)
     assert len(images) == 2
+    # One released record closes report.html, its spans marked (the file is owner-only); nothing else holds text.
+    figures_html, _, sample = html_text.partition("<h2>A released record, its PHI spans marked</h2>")
+    assert sample.count("<mark ") == len(clean_result_spans(out)) and (out / "report.html").stat().st_mode & 0o077 == 0
     # Base64 images could hold any short string by chance; the text around them is what must be clean.
-    readable = "\n".join([re.sub(r"base64,[A-Za-z0-9+/=]+", "", html_text),
+    readable = "\n".join([re.sub(r"base64,[A-Za-z0-9+/=]+", "", figures_html),
                           *((out / n).read_text() for n in ("REPORT.md", "metrics.json", "manifest.json"))])
     assert "## 4. Privacy and memorization" in (out / "REPORT.md").read_text()
     values = {s.text for recs in engine for r in recs for s in r.spans
@@ -270,6 +274,11 @@ def test_report_holds_figures_but_no_phi(clean_result, engine):
     leaked = sorted(v for v in values if v in readable)
     assert leaked == []
     assert json.loads((out / "metrics.json").read_text())["canaries"] is None
+
+
+def clean_result_spans(evaluate_dir: Path) -> list[dict]:
+    """The spans of the first released record, which report.html shows."""
+    return json.loads((evaluate_dir.parent / "generate" / "records.phi.jsonl").read_text().splitlines()[0])["spans"]
 
 
 def test_empty_or_unlabelled_corpus_fails_closed(engine, tmp_path):
@@ -302,7 +311,8 @@ def _passing_figures() -> dict:
     reuse = {k: {"values": 10, "reused": 0, "fraction": 0.0} for k in metrics.REUSE_KINDS}
     verbatim = {"window": 50, "window_fraction": 0.0}
     return {
-        "valid": {"valid_fraction": 1.0},
+        "valid": {"valid_fraction": 1.0, "consistency": {"generated": {
+            "records_with_any_failure": 0.0, "age_matches_dob": {"failed": 0}}}},
         "privacy": {"phi_reuse": {"generated": reuse, "control": reuse, "excess": dict.fromkeys(metrics.REUSE_KINDS, 0.0)},
                     "verbatim": {"generated": verbatim, "control": verbatim, "excess": {"window_fraction": 0.0}},
                     "near_duplicates_of_train": {"generated": 0.0, "control": 0.0, "excess": 0.0}},
@@ -315,6 +325,8 @@ def _passing_figures() -> dict:
 # (what misses its threshold, the figure set to miss it, the gate key its reason names)
 GATE_CASES = [
     ("valid fraction", lambda f: f["valid"].update(valid_fraction=0.5), "gate.min_valid_fraction"),
+    ("consistency", lambda f: f["valid"]["consistency"]["generated"].update(
+        records_with_any_failure=0.3, age_matches_dob={"failed": 6}), "gate.max_inconsistent_fraction"),
     ("PHI reuse", lambda f: f["privacy"]["phi_reuse"]["excess"].update(mrn=0.4), "gate.max_excess_phi_reuse"),
     ("verbatim windows", lambda f: f["privacy"]["verbatim"]["excess"].update(window_fraction=0.3),
      "gate.max_excess_verbatim_window_fraction"),
@@ -337,3 +349,120 @@ def test_the_gate_names_each_threshold_missed(what, miss, key):
     miss(figures)
     verdict = judge(figures["valid"], figures["privacy"], figures["utility"], figures["canaries"], GateConfig())
     assert not verdict["passed"] and len(verdict["reasons"]) == 1 and key in verdict["reasons"][0], verdict
+
+
+def _older_on_paper(r: Record) -> Record:
+    """The record with its date of birth 15 years earlier than its stated age says: a model that cannot count."""
+    dob = next(s for s in r.spans if s.category == "DATE" and r.text[:s.start].endswith("Date of Birth: "))
+    born = dt.datetime.strptime(dob.text, "%m/%d/%Y").date()
+    value = born.replace(year=born.year - 15, day=min(born.day, 28)).strftime("%m/%d/%Y")
+    spans = [Span(s.start, s.end, s.category, value if s is dob else s.text) for s in r.spans]
+    return Record(r.sex, r.service, r.text[:dob.start] + value + r.text[dob.end:], r.patient_id, spans)
+
+
+def test_released_corpus_repeats_no_training_identity_while_the_raw_figures_flag_it(engine, tmp_path):
+    """The model emits training patients' name, MRN and phone (and miscounts every age): the released corpus
+    holds none of them and is consistent, while the memorization figures, measured on the model's own output,
+    still flag the reuse."""
+    from medgen.core.config import GenerateConfig
+    from medgen.generate import stage as generate
+
+    from fakes import fake
+
+    train, test, _ = engine
+    cfg = config(tmp_path)
+    write_prepare(cfg, train, test)
+    pairs: dict[str, int] = {}
+    for r in train:
+        pairs[f"{r.sex}/{r.service}"] = pairs.get(f"{r.sex}/{r.service}", 0) + 1
+    prepared = PrepareResult.from_manifest(cfg.stage_dir("prepare"))
+    prepared.sex_service_counts = pairs
+    prepared.write(cfg.to_yaml())
+    backend = fake(rewrite=lambda r, seed: _older_on_paper(swap_identity(r, train[seed % len(train)])))
+    generate.run(cfg, GenerateConfig(n=N_GEN, seed=4), backend)
+
+    out = cfg.stage_dir("generate")
+    raw = [json.loads(x)["text"] for x in (out / "raw" / "records.jsonl").read_text().splitlines()]
+    released = [json.loads(x)["text"] for x in (out / "records.jsonl").read_text().splitlines()]
+    # A training patient's identity: the full name, the MRN, the phone (a common surname alone identifies nobody).
+    identities = {(s.category, s.text) for r in train for s in r.spans
+                  if s.category in ("ID:MEDICALRECORD", "CONTACT:PHONE")
+                  or s.category == "NAME:PATIENT" and len(s.text.split()) >= 2}
+    planted = {v for _, v in identities if any(v in t for t in raw)}
+    assert len(planted) >= N_GEN  # every raw record carries a training name, MRN and phone
+    assert not [v for v in planted if any(v in t for t in released)]
+
+    result = evaluate.run(cfg)
+    reuse = result.privacy["phi_reuse"]
+    assert reuse["generated"]["mrn"]["fraction"] == 1.0 and reuse["excess"]["mrn"] > 0.9  # the model's memorization
+    assert reuse["released"]["mrn"]["fraction"] == 0.0 and reuse["released"]["patient_name"]["fraction"] == 0.0
+    assert any(r.startswith("PHI reuse (mrn)") for r in result.gate["reasons"])  # the gate judges the model
+    cons = result.validity["consistency"]
+    assert cons["raw"]["age_matches_dob"]["failed_fraction"] == 1.0
+    assert cons["generated"]["age_matches_dob"]["failed"] == 0 and cons["generated"]["records_with_any_failure"] <= 0.05
+    assert not [r for r in result.gate["reasons"] if r.startswith("consistency")]
+    report = (cfg.stage_dir("evaluate") / "REPORT.md").read_text()
+    assert "model output failed" in report and "Surface forms per PHI category" in report
+
+
+HEADER = ("Name: Ana Ruiz    Unit No: 1234567\n \nAdmission Date: 03/10/2091    Discharge Date: 03/14/2091\n \n"
+          "Date of Birth: 05/02/2030    Sex: F\n \nService: MEDICINE\n \n")
+# (the body after the header, the check, what it must say; a contradiction planted, or its absence)
+CONSISTENCY_CASES = [
+    ("Ms. Ruiz is a 60 year old woman.", "age_matches_dob", True),
+    ("Ms. Ruiz is a 45-year-old woman.", "age_matches_dob", False),
+    ("60F with asthma who presents.", "age_matches_dob", True),
+    ("She is a 90+ year old woman.", "age_matches_dob", False),  # 60, not past 89
+    ("Seen on Saturday, 03/10/2091.", "weekday_matches_date", True),
+    ("Seen on Monday, 03/10/2091.", "weekday_matches_date", False),
+    ("Seen on Sat Mar 10, 2091.", "weekday_matches_date", True),
+    ("Length of stay: 4 days.", "stay_length_matches_dates", True),
+    ("LOS: 9 days.", "stay_length_matches_dates", False),
+    ("Dear Ms. Ruiz,\nCall us.", "one_patient_name", True),
+    ("Dear Ana,\nCall us.", "one_patient_name", True),
+    ("Dear Ms. Lopez,\nCall us.", "one_patient_name", False),
+    ("Ms. Lopez is a 60 year old woman.", "one_patient_name", False),
+    ("Patient: RUIZ, ANA   MRN: 1234567", "one_patient_name", True),
+    ("Followup Instructions:\nDr. Lee on 3/20 at 10:00", "followups_after_discharge", True),
+    ("Followup Instructions:\nDr. Lee on March 2, 2091 at 10:00", "followups_after_discharge", False),
+    ("Followup Instructions:\nTake 1/2 tablet daily.", "followups_after_discharge", None),  # a dose is no date
+]
+
+
+@pytest.mark.parametrize("body, check, expected", CONSISTENCY_CASES, ids=[f"{c[1]}-{c[2]}" for c in CONSISTENCY_CASES])
+def test_consistency_checks_read_many_forms(body, check, expected):
+    assert metrics.consistency(HEADER + body)[check] is expected
+
+
+def test_utility_on_the_handwritten_notes_is_scored_with_intervals_and_gates(engine, tmp_path):
+    """Taggers trained on engine records meet notes the engine never wrote: scores below 1.0, each with its
+    interval; the gate reads the external ratio."""
+    from medgen.core.config import EvaluateConfig
+
+    train, test, clean = engine
+    cfg = config(tmp_path, "evaluate.utility_test_sets=[handwritten]", "evaluate.utility_bootstrap=200")
+    write_prepare(cfg, train, test)
+    write_generate(cfg, clean)
+    result = evaluate.run(cfg)
+    ext = result.external_utility
+    s = ext["test_sets"]["handwritten"]
+    assert s["notes"] >= 40 and s["entities"] > 500 and ext["records_per_tagger"] == 30
+    for tagger in ("synthetic", "train", "both"):
+        micro = s[tagger]["strict"]["micro"]
+        assert 0.0 < micro["f1"] < 1.0 and micro["f1_ci"][0] <= micro["f1"] <= micro["f1_ci"][1]
+        assert micro["f2"] != micro["f1"] and s[tagger]["partial"]["micro"]["f1"] >= micro["f1"]
+        assert 0.0 < s[tagger]["token_recall"] <= 1.0
+        per = s[tagger]["strict"]["per_category"]
+        assert len(per) >= 20 and min(c["f1"] for c in per.values()) < 1.0  # not saturated
+    assert ext["ratio"] == s["ratio"] == round(s["synthetic"]["strict"]["micro"]["f1"] /
+                                               s["train"]["strict"]["micro"]["f1"], 4)
+    report = (result.out_dir / "REPORT.md").read_text()
+    assert report.index("## Scorecard") < report.index("## Gate") and "Utility on external notes: handwritten" in report
+    # A low ratio fails the gate, naming the external set's figures.
+    strict = load_config(None, [f"run_dir={tmp_path}", "gate.min_utility_ratio=5"]).gate
+    from medgen.evaluate.gate import judge
+
+    verdict = judge(result.validity, result.privacy, ext, None, strict)
+    assert any(r.startswith("utility: handwritten: strict F1") and "gate.min_utility_ratio 5" in r
+               for r in verdict["reasons"])
+    assert EvaluateConfig().utility_test_sets == ["handwritten"]

@@ -48,6 +48,12 @@ def _needles(run: Path) -> set[str]:
             and s["category"].startswith(("NAME:", "ID:", "CONTACT:", "LOCATION:STREET"))}
 
 
+def _serving(export_dir: Path) -> list[str]:
+    """Processes whose command line names the run's GGUF folder: its model server and the server's supervisor."""
+    out = subprocess.run(["pgrep", "-f", str(export_dir)], capture_output=True, text=True)
+    return out.stdout.split()
+
+
 @pytest.mark.slow
 def test_medgen_run_on_the_embedded_default(repo_root, live_server, tmp_path):
     medgen = Path(sys.executable).parent / "medgen"
@@ -107,3 +113,26 @@ def test_medgen_run_on_the_embedded_default(repo_root, live_server, tmp_path):
     # Whole values only: a 7-digit MRN may sit inside a run id or a timestamp by chance.
     leaked = sorted(n for n in needles if re.search(rf"(?<![0-9A-Za-z]){re.escape(n)}(?![0-9A-Za-z])", sent))
     assert not leaked, f"{len(leaked)} PHI values reached the Prefect API, e.g. {leaked[:3]}"
+
+    # A SIGKILLed `medgen run` takes its model server with it (medgen/core/watchdog.py), and the next run resumes.
+    more = ["--set", f"run_dir={tmp_path}", "--set", "generate.n=40"]
+    killed = subprocess.Popen([str(medgen), "run", "--config", "configs/default.yaml", *more], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = tmp_path / "generate" / "journal.jsonl"
+    deadline = time.monotonic() + 600
+    while not (journal.is_file() and journal.read_bytes().count(b"\n") >= 3):  # the header and two records
+        assert killed.poll() is None and time.monotonic() < deadline, "expected generate to be under way"
+        time.sleep(0.1)
+    servers = _serving(tmp_path / "export")
+    assert servers, "expected a model server serving the run's GGUF"
+    killed.kill()
+    killed.wait()
+    deadline = time.monotonic() + 30
+    while _serving(tmp_path / "export") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _serving(tmp_path / "export"), "a model server outlived the SIGKILLed `medgen run`"
+    resumed = subprocess.run([str(medgen), "generate", "--config", "configs/default.yaml", *more],
+                             capture_output=True, text=True, env=env, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert re.search(r"generate: resuming: \d+ of 40 already done", resumed.stderr), resumed.stderr[-3000:]
+    assert json.loads((tmp_path / "generate" / "manifest.json").read_text())["counts"]["planned"] == 40

@@ -2,90 +2,30 @@
 
 import json
 import os
-import random
 import signal
 import stat
 import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
-from faker import Faker
 
 from medgen.core.config import GenerateConfig
 from medgen.core.errors import DataError
-from medgen.core.results import PrepareResult
-from medgen.data import markup
-from medgen.data.prompts import parse_input
-from medgen.data.synthetic import build_record
 from medgen.generate import plan as planning
 from medgen.generate import stage as generate
 from medgen.generate.journal import JOURNAL_KIND
 from medgen.generate.plan import attempt_seed, shard_of
 from medgen.generate.shards import merge_shards
-from medgen.serve.backends import Backend, Generation
 
 from conftest import tiny_config
+from fakes import fake, write_prepare_manifest
 
 TESTS_DIR = Path(__file__).resolve().parent
-# Keys as prepare writes them: services may hold '/', and an unparsed input is counted apart.
-TRAIN_COUNTS = {"Female/OBSTETRICS/GYNECOLOGY": 6, "Female/PSYCHIATRY": 2, "Male/CARDIOLOGY": 3,
-                "Male/NEUROLOGY": 1, "(unparsed)": 1}
 # The interrupted child and the rerun must agree on everything the fingerprint covers.
 RESUME_GEN = GenerateConfig(n=40, seed=3)
-
-
-@dataclass
-class FakeBackend(Backend):
-    """Engine records for the requested Sex/Service, marked up as the trained model writes them.
-
-    `cut_seeds` end on the length limit (no stop token), `wrong_services` answer with another service,
-    `before_chat` runs first on every call (a test's assertion about the outside world)."""
-
-    delay: float = 0.0
-    cut_seeds: frozenset = frozenset()
-    wrong_services: frozenset = frozenset()
-    before_chat: Callable[[], None] | None = None
-    calls: list = field(default_factory=list)
-    stopped_server: bool = False
-
-    @property
-    def pid(self) -> int | None:
-        return None
-
-    def chat(self, messages, *, max_tokens, temperature, top_p, seed, stop) -> Generation:
-        if self.before_chat:
-            self.before_chat()
-        self.calls.append(seed)
-        sex, service = parse_input(messages[-1]["content"])
-        if service in self.wrong_services:
-            service = "MEDICINE"
-        fake = Faker("en_US")
-        fake.seed_instance(seed)
-        rec = build_record(fake, random.Random(seed), "compact", sex, service)
-        time.sleep(self.delay)
-        return Generation(markup.markup(rec.text, rec.spans), seed not in self.cut_seeds, len(rec.text) // 4,
-                          self.delay)
-
-    def stop(self) -> None:
-        self.stopped_server = True
-
-    def alive(self) -> bool:
-        return not self.stopped_server
-
-
-def fake(**kw) -> FakeBackend:
-    return FakeBackend("fake", "fake://", "fake", 3, **kw)
-
-
-def write_prepare_manifest(cfg) -> None:
-    PrepareResult(out_dir=cfg.stage_dir("prepare"), wall_s=0.0, fingerprint="prepare-fp", source="synthetic",
-                  seed=0, counts={"train": 12}, duplicates_removed={}, sex_service_counts=TRAIN_COUNTS,
-                  phi_category_counts={}, token_stats={}, files={}).write(cfg.to_yaml())
 
 
 @pytest.fixture
@@ -181,8 +121,13 @@ def test_outputs_are_plain_text_with_exact_spans_owner_only_and_reported(cfg):
     card = (out / "GENERATION_CARD.md").read_text()
     assert "| OBSTETRICS/GYNECOLOGY | 0 |" in card and "| NAME:PATIENT |" in card and "records/s" in card
     assert not (out / "journal.jsonl").exists()
-    for path in out.iterdir():
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for path in out.rglob("*"):
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
+    # The model's own records, before the surrogate pass, beside the released ones: same ids, other values.
+    raw = read_jsonl(out / "raw" / "records.jsonl")
+    assert [r["id"] for r in raw] == [r["id"] for r in records] and result.surrogates == "fresh"
+    assert all(a["text"] != b["text"] for a, b in zip(raw, records))
+    assert result.surrogate_stats["replaced"]["DATE"] > 0 and result.surrogate_stats["unparsed_dates"] == 0
 
     # Finished with the same fingerprint: the corpus is returned as is, and nothing is generated again.
     again = fake()
@@ -320,3 +265,71 @@ def test_kill_and_resume(cfg, repo_root):
     assert len(ids) == len(set(ids))
     assert sorted(ids) == [r.id for r in planning.plan(cfg, RESUME_GEN)]
     assert not journal.exists()
+
+
+def test_a_server_that_dies_is_restarted_and_no_record_is_lost_or_repeated(cfg):
+    gen = GenerateConfig(n=12, restart_backoff_s=0)
+    started = []
+
+    def start():
+        started.append(fake(dies_after=5 if not started else None))
+        return started[-1], ()
+
+    result = generate.run(cfg, gen, start_server=start)
+    undisturbed = read_jsonl(cfg.stage_dir("generate") / "records.jsonl")
+    assert result.server_restarts == 1 and len(started) == 2 and started[0].stopped_server
+    assert result.counts["valid"] == 12 and len(started[0].calls) + len(started[1].calls) == 12
+    assert "Model server restarts (it died mid-run): 1" in (cfg.stage_dir("generate") / "GENERATION_CARD.md").read_text()
+    other = tiny_config(Path(cfg.run_dir).parent / "again")
+    write_prepare_manifest(other)
+    generate.run(other, gen, fake())
+    again = read_jsonl(other.stage_dir("generate") / "records.jsonl")
+    assert [r["text"] for r in undisturbed] == [r["text"] for r in again], "a restart must not change the corpus"
+
+
+def test_a_server_that_keeps_dying_stops_the_run_resumably_with_one_line(cfg, monkeypatch):
+    from typer.testing import CliRunner
+
+    from medgen.cli import app
+
+    servers = []
+
+    def start(*_):
+        servers.append(fake(dies_after=2))
+        return servers[-1], ()
+
+    monkeypatch.setattr(generate, "serve_export", start)
+    out = CliRunner().invoke(app, ["generate", "--set", f"run_dir={cfg.run_dir}", "--set", "generate.n=12",
+                                   "--set", "generate.max_server_restarts=2", "--set", "generate.restart_backoff_s=0",
+                                   "--set", "serve.parallel=1"])
+    lines = out.output.strip().splitlines()
+    assert out.exit_code == 75 and len(servers) == 3 and all(s.stopped_server for s in servers), out.output
+    assert "the fake server was killed by signal 9 (SIGKILL) after 6/12 records and 2 restart(s)" in lines[-1]
+    assert "rerun to resume" in lines[-1] and "Traceback" not in out.output
+    journal = cfg.stage_dir("generate") / "journal.jsonl"
+    assert journal_lines(journal) == 1 + 6 and not (cfg.stage_dir("generate") / "records.jsonl").exists()
+    monkeypatch.setattr(generate, "serve_export", lambda *_: (fake(), ()))
+    rerun = CliRunner().invoke(app, ["generate", "--set", f"run_dir={cfg.run_dir}", "--set", "generate.n=12",
+                                     "--set", "generate.max_server_restarts=2", "--set", "generate.restart_backoff_s=0",
+                                     "--set", "serve.parallel=1"])
+    assert rerun.exit_code == 0, rerun.output
+    assert "resum" in rerun.output or json.loads((cfg.stage_dir("generate") / "manifest.json").read_text())[
+        "resumed"] == 6
+
+
+def test_a_full_disk_stops_generate_as_storage_and_a_rerun_after_freeing_space_resumes(tmp_path, tiny_disk):
+    from medgen.core.errors import FailureKind, failure_kind
+
+    disk, remount = tiny_disk
+    cfg = tiny_config(disk / "run")
+    write_prepare_manifest(cfg)
+    gen = GenerateConfig(n=150)
+    with pytest.raises(OSError) as e:
+        generate.run(cfg, gen, fake())
+    assert failure_kind(e.value) is FailureKind.STORAGE
+    out = cfg.stage_dir("generate")
+    assert not (out / "records.jsonl").exists() and not list(out.rglob("*.tmp"))
+    remount("16m")
+    result = generate.run(cfg, gen, fake())
+    assert result.resumed > 0 and result.counts["planned"] == 150
+    assert result.counts["valid"] + result.counts["rejected"] == 150

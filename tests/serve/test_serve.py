@@ -148,3 +148,45 @@ def test_ollama_serves_and_runs_the_same_smoke_test(exported):
         serve.run(cfg)
     manifest = json.loads((cfg.stage_dir("serve") / "manifest.json").read_text())
     assert manifest["backend"] == "ollama" and manifest["smoke"]["n"] == 3
+
+
+def test_generate_restarts_a_llamacpp_server_killed_mid_run(exported):
+    """SIGKILL the real llama.cpp server (not its supervisor) once a few records are journaled: generate starts a new
+    one and finishes the plan, and nothing of the killed server is left."""
+    import os
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    from medgen.core.config import GenerateConfig
+    from medgen.generate import stage as generate
+    from medgen.serve.launch import serve_export
+
+    out = exported.stage_dir("generate")
+    killed: list[int] = []
+
+    def kill_when_journaled(pgid: int) -> None:
+        journal = out / "journal.jsonl"
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if journal.exists() and journal.read_bytes().count(b"\n") >= 3:  # the header and two records
+                members = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
+                server = next(int(p) for p in members if int(p) != pgid)
+                os.kill(server, signal.SIGKILL)
+                killed.append(pgid)
+                return
+            time.sleep(0.05)
+
+    def start():
+        server, stops = serve_export(exported, out)
+        if not killed:
+            threading.Thread(target=kill_when_journaled, args=(server.pid,), daemon=True).start()
+        return server, stops
+
+    gen = GenerateConfig(n=8, max_tokens=24, max_attempts=1, restart_backoff_s=0)
+    result = generate.run(exported, gen, start_server=start)
+    assert killed and result.server_restarts == 1 and result.counts["planned"] == 8
+    assert subprocess.run(["pgrep", "-g", str(killed[0])], capture_output=True).returncode == 1
+    records = result.counts["valid"] + result.counts["rejected"]
+    assert records == 8

@@ -9,7 +9,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from medgen.data.mimic.rules import GROUP_RE, MASK_RE, NON_PHI_TREATMENTS, context_at, match, sections
-from medgen.data.mimic.surrogates import MAKERS, Identity, wants_an
+from medgen.data.mimic.surrogates import MAKERS, Identity
+from medgen.data.phi.forms import wants_an
 
 # ------------------------------------------------------------------------------------ reading naturally
 

@@ -78,7 +78,7 @@ RULES: list[Rule] = [
     _r("masked-section", NON_PHI, "section_filler", _HEADING, _SECTION_END, reach=100),
     # The header block
     _r("name-field", "NAME:PATIENT", "patient_full", r"\bName:\s*"),
-    _r("unit-no", "ID:MRN", "mrn", r"\bUnit No:\s*"),
+    _r("unit-no", "ID:MEDICALRECORD", "mrn", r"\bUnit No:\s*"),
     _r("admission-date", "DATE", "admit_date", r"\bAdmission Date:\s*"),
     _r("discharge-date", "DATE", "discharge_date", r"\bDischarge Date:\s*"),
     _r("date-of-birth", "DATE", "birth_date", r"\bDate of Birth:\s*"),

@@ -11,7 +11,7 @@ from typing import Callable
 
 from faker import Faker
 
-from medgen.data.identity import Person, doctor_name, draw_person, phone_number
+from medgen.data.identity import Person, doctor_name, draw_person
 from medgen.data.mimic.rules import (
     AGE_SUFFIX,
     FALLBACK,
@@ -24,22 +24,9 @@ from medgen.data.mimic.rules import (
     sentence,
     window,
 )
-
-_AN_DIGITS = re.compile(r"(?:8|11|18)(?:\d?|\d{3})(?!\d)")
-
-
-def wants_an(word: str) -> bool:
-    """Whether "an" rather than "a" goes before `word` (by its sound: "an 81", "an MRI", "a unit")."""
-    if word[:1].isdigit():
-        return bool(_AN_DIGITS.match(word))
-    first = re.match(r"[A-Za-z]+", word)
-    if not first:
-        return False
-    w = first.group(0)
-    if w.isupper() and len(w) <= 4:
-        return w[0] in "AEFHILMNORSX"
-    return w[0].lower() in "aeiou" and not re.match(r"(?i)u[nrs][aeiou]|eu|one|use", w)
-
+from medgen.data.phi.dates import FORMS as DATE_FORMS
+from medgen.data.phi.dates import render as render_date
+from medgen.data.phi.forms import PHONE_FORMS, PHONE_WEIGHTS, draw_phone, wants_an
 
 # ------------------------------------------------------------------------------------------ surrogates
 
@@ -91,7 +78,11 @@ _FEMALE_KIN = re.compile(rf"(?i)\b(?:{KIN_F})\b")
 _MALE_KIN = re.compile(rf"(?i)\b(?:{KIN_M})\b")
 _CLOSE_FAMILY = re.compile(r"(?:daughter|son|wife|husband|mother|father|sister|brother|mom|dad)$")
 _OUTSIDE = re.compile(r"(?i)\b(?:OSH|outside|transferr(?:ed|al) from|from an?|another|local|other|previously)\b")
-DATE_FORMAT = "%m/%d/%Y"
+DATE_FORMAT = "%m/%d/%Y"  # the header's dates, as MIMIC-IV's layout prints them
+# The forms the note's other dates are written in (one main form per note, the others now and then): whole dates
+# only, since a masked date stands where the note's own whole date stood; no two-digit years, which could not say
+# which century MIMIC's shifted dates fall in.
+BODY_DATE_FORMS = ("MM/DD/YYYY", "M/D/YYYY", "YYYY-MM-DD", "Month D, YYYY", "D Month YYYY", "DD-Mon-YYYY")
 
 
 @dataclass
@@ -107,6 +98,8 @@ class Identity:
     memo: dict[str, object] = field(default_factory=dict)  # values that recur within the note
     _cursors: dict[str, dt.date] = field(default_factory=dict)
     _last_draw: tuple[str, dt.date] | None = None  # the time and date of the last lab line
+    date_form: str = "MM/DD/YYYY"  # the note's main form for dates in its body (BODY_DATE_FORMS)
+    phone_form: str = "(NNN) NNN-NNNN"  # the note's style for phones (forms.PHONE_FORMS)
 
     @classmethod
     def make(cls, fake: Faker, rng: random.Random, sex: str, text: str) -> Identity:
@@ -115,7 +108,19 @@ class Identity:
         stated = int(m.group(1)) if m and 0 < int(m.group(1)) < 120 else None
         ages = (stated, stated) if stated else (90, 99) if _AGE_MASK_RE.search(text) else (25, 89)
         person = draw_person(fake, rng, sex, ages, ADMITTED, (2, 12), ("Hospital",))
-        return cls(person, fake, rng, (person.attending, doctor_name(fake), doctor_name(fake)))
+        ident = cls(person, fake, rng, (person.attending, doctor_name(fake), doctor_name(fake)))
+        ident.date_form = rng.choices(BODY_DATE_FORMS, [DATE_FORMS[f][1] for f in BODY_DATE_FORMS])[0]
+        ident.phone_form = rng.choices(PHONE_FORMS, PHONE_WEIGHTS)[0]
+        return ident
+
+    def write_date(self, d: dt.date) -> str:
+        """A date of the note's body: mostly in its main form."""
+        form = self.date_form if self.rng.random() < 0.75 else self.rng.choice(BODY_DATE_FORMS)
+        return render_date(DATE_FORMS[form][0], d)
+
+    def phone(self, plain: bool = False) -> str:
+        """A phone in the note's style; `plain` (inside brackets) with dashes only."""
+        return draw_phone(self.rng, "NNN-NNN-NNNN" if plain else self.phone_form)
 
     def once(self, key: str, make: Callable[[], object]):
         """The same value every time `key` recurs in the note."""
@@ -176,10 +181,10 @@ def _date(ident: Identity, ctx: Context, when: str) -> Fill:
         end = d + dt.timedelta(days=ident.rng.randint(1, 7))
         if when == "stay":
             end = min(end, ident.person.discharge)
-        return _parts((d.strftime(DATE_FORMAT), "DATE"), ("-", None), (end.strftime(DATE_FORMAT), "DATE"), when=when)
+        return _parts((ident.write_date(d), "DATE"), ("-", None), (ident.write_date(end), "DATE"), when=when)
     if ctx.masks > 1 and "/" in "".join(ctx.seps):  # "___/___": month and year
         return _phi(d.strftime("%m/%Y"), "DATE", when=when)
-    return _phi(d.strftime(DATE_FORMAT), "DATE", when=when)
+    return _phi(ident.write_date(d), "DATE", when=when)
 
 
 def _lab_date(ident: Identity, ctx: Context) -> Fill:
@@ -213,7 +218,7 @@ def _followup_block(ident: Identity, ctx: Context) -> Fill:
             building = ident.once("building", f.last_name)
             parts += [(f"Department: {dept}\nWhen: ", None), (d.strftime("%A").upper(), "DATE"), (" ", None),
                       (d.strftime(DATE_FORMAT), "DATE"), (" at ", None), (time, "TIME"), ("\nWith: ", None),
-                      (doc, "NAME:DOCTOR"), (", MD ", None), (phone_number(f), "CONTACT:PHONE"),
+                      (doc, "NAME:DOCTOR"), (", MD ", None), (ident.phone(), "CONTACT:PHONE"),
                       ("\nBuilding: ", None), (str(building), "LOCATION:DEPARTMENT"), (" Building, ", None),
                       (ident.hospital(False)[0], "LOCATION:HOSPITAL"), ("\nCampus: ", None),
                       (rng.choice(("EAST", "WEST")), None), ("     Best Parking: ", None),
@@ -221,7 +226,7 @@ def _followup_block(ident: Identity, ctx: Context) -> Fill:
         else:
             parts += [(f"{dept.title()} appointment with Dr. ", None), (doc, "NAME:DOCTOR"), (" on ", None),
                       (d.strftime(DATE_FORMAT), "DATE"), (" at ", None), (time, "TIME"),
-                      (". If you need to reschedule, please call ", None), (phone_number(f), "CONTACT:PHONE"),
+                      (". If you need to reschedule, please call ", None), (ident.phone(), "CONTACT:PHONE"),
                       (".", None)]
     return _parts(*parts, when="followup")
 
@@ -389,8 +394,7 @@ def _lab_values(ident: Identity, ctx: Context) -> Fill:
 
 def _phone(ident: Identity, ctx: Context) -> str:
     """A number; inside parentheses or brackets written with dashes, so it does not nest them."""
-    number = phone_number(ident.fake)
-    return re.sub(r"\((\d{3})\) ", r"\1-", number) if re.search(r"[(\[]\s*\Z", ctx.before) else number
+    return ident.phone(plain=bool(re.search(r"[(\[]\s*\Z", ctx.before)))
 
 
 def _state_zip(ident: Identity) -> Fill:
@@ -427,7 +431,7 @@ MAKERS: dict[str, Maker] = {
     "relative": lambda i, c, g: _relative(i, g, c.masks),
     "doctor_full": lambda i, c, g: _doctor(i, c, full=True),
     "doctor_last": lambda i, c, g: _doctor(i, c, full=False),
-    "mrn": lambda i, c, g: _phi(i.person.mrn, "ID:MRN"),
+    "mrn": lambda i, c, g: _phi(i.person.mrn, "ID:MEDICALRECORD"),
     "admit_date": lambda i, c, g: _phi(i.person.admit.strftime(DATE_FORMAT), "DATE", when="admit"),
     "discharge_date": lambda i, c, g: _phi(i.person.discharge.strftime(DATE_FORMAT), "DATE", when="discharge"),
     "birth_date": lambda i, c, g: _phi(i.person.dob.strftime(DATE_FORMAT), "DATE", when="birth"),

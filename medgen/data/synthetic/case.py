@@ -5,6 +5,7 @@ Every draw from `rng` and `fake` happens in a fixed order, which is what makes a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import random
@@ -15,6 +16,9 @@ from faker import Faker
 
 from medgen.core.constants import SEXES
 from medgen.data.identity import Person, draw_person
+from medgen.data.phi.dates import FORMS as DATE_FORMS
+from medgen.data.phi.dates import render as render_date
+from medgen.data.phi.forms import PHONE_FORMS, PHONE_WEIGHTS, draw_phone
 from medgen.data.synthetic.clinical import (
     ALLERGIES,
     BASIC,
@@ -35,6 +39,24 @@ from medgen.data.synthetic.phrases import FIELD_RE, article, draw_range, vary
 ADMITTED = (dt.date(2015, 1, 1), dt.date(2025, 12, 31))
 HOSPITAL_KINDS = ("Memorial Hospital", "Medical Center", "General Hospital", "Regional Medical Center",
                   "Community Hospital", "University Hospital", "Hospital")
+
+# Which of the date forms (medgen.data.phi.dates.FORMS) fit where: a line-leading result or study date needs a
+# whole date; "on ___" takes any form that names a day; an event long past may be a month and year.
+WHOLE = ("MM/DD/YYYY", "M/D/YYYY", "M/D/YY", "YYYY-MM-DD", "Month D, YYYY", "D Month YYYY", "DD-Mon-YYYY")
+DAY = WHOLE + ("M/D", "Mon D", "the Dth", "Month Dth")
+PAST = ("Month YYYY", "MM/DD/YYYY", "M/D/YY", "Month D, YYYY")
+LAB_FORMS = ("MM/DD/YYYY", "MM/DD/YYYY", "M/D/YYYY", "YYYY-MM-DD", "M/D")
+
+
+@dataclass(frozen=True)
+class Style:
+    """How one note writes its PHI: most of its dates in one main form (a note is mostly consistent, notes are
+    not), its lab lines in one numeric form, its phones in one style."""
+
+    date: str  # key of dates.FORMS
+    lab_date: str
+    phone: str  # one of forms.PHONE_FORMS
+
 
 class _Words(NamedTuple):
     """How the text refers to the patient."""
@@ -74,6 +96,7 @@ class Case:
     imaging: str = ""
     complaint: str = ""
     followup: dt.date = dt.date.min  # the first follow-up visit
+    style: Style = Style("MM/DD/YYYY", "MM/DD/YYYY", "(NNN) NNN-NNNN")
     vocab: dict = field(default_factory=dict)
 
     @property
@@ -120,19 +143,32 @@ class Case:
 
 
 def fmt_date(d: dt.date) -> str:
+    """A header date, as the MIMIC-IV layout prints it."""
     return d.strftime("%m/%d/%Y")
 
 
-def body_date(c: Case, d: dt.date) -> str:
-    """A date inside the note, in one of the forms notes use."""
-    form = c.rng.random()
-    if form < 0.7:
-        return fmt_date(d)
-    if form < 0.85:
-        return f"{d.month}/{d.day}"
-    if form < 0.93:
-        return d.isoformat()
-    return f"{d:%B} {d.day}, {d.year}"
+def draw_style(rng: random.Random) -> Style:
+    names = list(DATE_FORMS)
+    main = rng.choices(names, [DATE_FORMS[n][1] for n in names])[0]
+    return Style(main, rng.choice(LAB_FORMS), rng.choices(PHONE_FORMS, PHONE_WEIGHTS)[0])
+
+
+def body_date(c: Case, d: dt.date, fits: tuple[str, ...] = DAY) -> str:
+    """A date inside the note: mostly in the note's main form where that fits here, else another form that does."""
+    if c.style.date in fits and c.chance(0.65):
+        form = c.style.date
+    else:
+        form = c.rng.choices(fits, [DATE_FORMS[f][1] for f in fits])[0]
+    return render_date(DATE_FORMS[form][0], d)
+
+
+def lab_date(c: Case, d: dt.date) -> str:
+    return render_date(DATE_FORMS[c.style.lab_date][0], d)
+
+
+def phone(c: Case) -> str:
+    """A phone number, mostly in the note's style."""
+    return draw_phone(c.rng, c.style.phone if c.chance(0.85) else None)
 
 
 @functools.lru_cache(maxsize=None)
@@ -249,6 +285,7 @@ def draw_case(fake: Faker, rng: random.Random, profile: str, sex: str | None, se
     w = c.words
     c.vocab = {"Pr": w.pr.capitalize(), "pr": w.pr, "pos": w.pos, "title": w.title, "noun": w.noun,
                "last": (person.last, "NAME:PATIENT"), "age": (str(person.age), "AGE"),
+               "first": (person.first, "NAME:PATIENT"), "name": (person.name, "NAME:PATIENT"),
                "hospital": (person.hospital, "LOCATION:HOSPITAL"), "art": article(str(person.age)),
                **_body_size(rng, sex, any(h.name == "obesity" for h in pmh), cond)}
     if full:
@@ -260,4 +297,6 @@ def draw_case(fake: Faker, rng: random.Random, profile: str, sex: str | None, se
     c.exam, c.imaging = c.text(cond.exam), c.text(cond.imaging)
     c.complaint = rng.choice(cond.complaints) if full else cond.complaints[0]
     c.followup = person.discharge + dt.timedelta(days=rng.randint(5, 21))
+    c.style = draw_style(rng)
+    c.person = dataclasses.replace(person, phone=draw_phone(rng, c.style.phone))
     return c

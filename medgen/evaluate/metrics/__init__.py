@@ -10,6 +10,7 @@ cost O(tokens) array work, and membership in the training set is a search in a s
 go through MinHash LSH (datasketch), which only ever compares records that share a band.
 """
 
+from medgen.data.formats.bio import bio
 from medgen.evaluate.metrics.consistency import (
                                                  CHECKS,
                                                  consistency,
@@ -23,7 +24,7 @@ from medgen.evaluate.metrics.diversity import compression_ratio, distinct_n, ks_
 from medgen.evaluate.metrics.neardup import Signatures, near_duplicate_rate, near_duplicate_rate_within
 from medgen.evaluate.metrics.ngrams import TOKEN_RE, NgramHashes, Sequences, Vocabulary, verbatim_overlap
 from medgen.evaluate.metrics.phi import REUSE_KINDS, phi_reuse, phi_values
-from medgen.evaluate.metrics.tagger import bio, entities, entity_scores, tagger_scores
+from medgen.evaluate.metrics.tagger import entities, entity_scores, tagger_scores
 
 __all__ = ["CHECKS", "REUSE_KINDS", "TOKEN_RE", "NgramHashes", "Sequences", "Signatures", "Vocabulary", "bio",
            "compression_ratio", "consistency", "consistency_summary", "diagnosis_services", "distinct_n", "entities", "entity_scores",

@@ -8,12 +8,22 @@ from collections import Counter
 from typing import Iterable, Mapping, Sequence
 
 from medgen.core.constants import SECTION_HEADINGS
+from medgen.data.phi import dates as D
 from medgen.data.record_format import header_value
 
 CHECKS = ("age_matches_dob", "title_matches_sex", "pronouns_match_sex", "admission_before_discharge",
-          "followups_after_discharge", "service_fits_diagnosis")
-_DATE_RE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b|\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
-_AGE_RE = re.compile(r"\b(\d{1,3})(?:[- ](?:year|yr)s?[- ]old|\s?y/?o)\b", re.IGNORECASE)
+          "followups_after_discharge", "weekday_matches_date", "stay_length_matches_dates", "one_patient_name",
+          "service_fits_diagnosis")
+# The patient's age as notes state it: "67 year old", "67-year-old", "67 y/o", "67yo", "67 y.o.", "67F with", "aged 67",
+# "Age: 67"; past 89 as "90+" or "> 89".
+_AGE_RE = re.compile(r"\b(?P<n>\d{1,3})(?:\s*-?\s*(?:year|yr)s?[- ]old\b|\s?y/?o\b|\s?y\.o\.|\s?yo\b|\s?[MF](?= with| w/| who|,))"
+                     r"|\b(?:aged|Age:)\s*(?P<m>\d{1,3})\b|(?P<over>>\s*89|\b90\s*\+)", re.IGNORECASE)
+_STAY_RE = re.compile(r"\b(?:length of stay|LOS)\b\W{0,3}(?:was|of|is)?\s*(\d{1,3})\s*(?:days?|d)\b", re.IGNORECASE)
+# Where a note names its patient: "Dear Ms. Surname", "Dear First", "Ms. Surname is a 67 ...", "Patient: SURNAME, FIRST".
+_ADDRESSED_RE = re.compile(r"\bDear\s+(?:(?:Mr|Mrs|Ms|Miss)\.?\s+)?(?P<a>[A-Z][\w'-]+)(?:\s+(?P<b>[A-Z][\w'-]+))?,"
+                           r"|\b(?:Mr|Mrs|Ms|Miss)\.?\s+(?P<c>[A-Z][\w'-]+)\s+is\s+an?\s+\d"
+                           r"|\bPatient:\s+(?P<d>[A-Z][\w'-]+),\s+(?P<e>[A-Z][\w'-]+)")
+_NEAR_DATE = re.compile(r"(?:\bon|\bby|When:|Date:|\bafter|\bbefore|\buntil|\bthrough|,)\s*\Z", re.IGNORECASE)
 _PRONOUN_RE = re.compile(r"\b(he|him|his|himself|she|her|hers|herself)\b", re.IGNORECASE)
 _MALE_PRONOUNS = {"he", "him", "his", "himself"}
 _TITLES = {"mr": "Male", "mrs": "Female", "ms": "Female", "miss": "Female"}
@@ -23,15 +33,25 @@ _DX_CODE_RE = re.compile(r"\s*\([A-Z]\d[0-9A-Z.]*\)\s*$")
 
 
 def parse_date(text: str) -> dt.date | None:
-    """The first MM/DD/YYYY or YYYY-MM-DD date in `text`; None when there is none or it is impossible."""
-    m = _DATE_RE.search(text)
-    if not m:
+    """The date `text` writes, in any whole form (03/14/2091, March 14, 2091, 2091-03-14, ...); None when it writes
+    no whole date."""
+    parsed = D.parse(text.strip()) if text else None
+    if parsed is None or None in (parsed.year, parsed.month, parsed.day):
         return None
-    month, day, year = (m[1], m[2], m[3]) if m[1] else (m[5], m[6], m[4])
-    try:
-        return dt.date(int(year), int(month), int(day))
-    except ValueError:
-        return None
+    return D.resolve(parsed, dt.date(2000, 1, 1))
+
+
+def _dates_in(text: str, anchor: dt.date) -> list[tuple[int, int, D.Parsed, dt.date]]:
+    """The dates naming a day in running text, partial ones ("3/10", "March 14") read near `anchor`; a bare
+    numeric month/day counts only where a date is expected ("on 3/10", "When: 3/10"), not "1/2 tablet"."""
+    out = []
+    for start, end, parsed in D.find(text):
+        if parsed.year is None and parsed.month is not None and "month" in parsed.template.fields() and \
+                parsed.template.fields()["month"].style in ("1", "2") and \
+                not _NEAR_DATE.search(text, max(0, start - 8), start) and parsed.weekday is None:
+            continue
+        out.append((start, end, parsed, D.resolve(parsed, anchor)))
+    return out
 
 
 def sections(text: str) -> dict[str, str]:
@@ -79,14 +99,15 @@ def consistency(text: str, diagnoses: Mapping[str, frozenset[str]] | None = None
     admit, discharge, dob = (parse_date(header_value(text, f) or "") for f in
                              ("Admission Date", "Discharge Date", "Date of Birth"))
     body = sections(text)
+    name = header_value(text, "Name")
     out: dict[str, bool | None] = dict.fromkeys(CHECKS)
 
     age = _AGE_RE.search(text)
     if age and admit and dob:
         years = admit.year - dob.year - ((admit.month, admit.day) < (dob.month, dob.day))
-        out["age_matches_dob"] = abs(int(age[1]) - years) <= 1
+        stated = age["n"] or age["m"]
+        out["age_matches_dob"] = years >= 90 if age["over"] else abs(int(stated) - years) <= 1
 
-    name = header_value(text, "Name")
     if sex and name:
         # Titles before the patient's surname only: a relative may be Mr. or Ms. in anyone's record.
         surname = re.escape(name.split()[-1])
@@ -103,10 +124,30 @@ def consistency(text: str, diagnoses: Mapping[str, frozenset[str]] | None = None
 
     if admit and discharge:
         out["admission_before_discharge"] = admit <= discharge
-        followups = [d for m in _DATE_RE.finditer(body.get("Followup Instructions", ""))
-                     if (d := parse_date(m[0]))]
+        followups = [d for *_, d in _dates_in(body.get("Followup Instructions", ""), discharge)]
         if followups:
             out["followups_after_discharge"] = all(d >= discharge for d in followups)
+        stays = [int(m.group(1)) for m in _STAY_RE.finditer(text)]
+        if stays:
+            out["stay_length_matches_dates"] = all(abs(n - (discharge - admit).days) <= 1 for n in stays)
+
+    weekdays = [(p.weekday, d) for *_, p, d in _dates_in(text, admit or dt.date(2000, 1, 1))
+                if p.weekday is not None and p.year is not None]
+    if weekdays:
+        out["weekday_matches_date"] = all(wd == d.weekday() for wd, d in weekdays)
+
+    if name and len(name.split()) >= 2:
+        first, last = name.split()[0].lower(), name.split()[-1].strip(",").lower()
+        named = []
+        for m in _ADDRESSED_RE.finditer(text):
+            if m["a"]:
+                named.append({m["a"].lower(), (m["b"] or "").lower()} & {first, last} != set())
+            elif m["c"]:
+                named.append(m["c"].lower() == last)
+            else:
+                named.append((m["d"].lower(), m["e"].lower()) == (last, first))
+        if named:
+            out["one_patient_name"] = all(named)
 
     service = (header_value(text, "Service") or "").upper()
     dx = primary_diagnosis(text)

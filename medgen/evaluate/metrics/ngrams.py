@@ -16,7 +16,8 @@ from typing import Iterable
 import numpy as np
 
 # Words and single punctuation marks: whitespace differences never break a verbatim match.
-TOKEN_RE = re.compile(r"\w+|[^\w\s]")
+from medgen.data.formats.bio import TOKEN_RE
+
 _WORD_RE = re.compile(r"\w+")
 
 # --- tokens and n-gram hashes ----------------------------------------------------------------------------

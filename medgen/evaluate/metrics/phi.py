@@ -8,7 +8,7 @@ from medgen.data.record_format import header_value
 from medgen.evaluate.metrics.consistency import parse_date
 
 REUSE_KINDS = ("patient_name", "mrn", "phone", "street", "name_dob")
-_SPAN_KINDS = {"NAME:PATIENT": "patient_name", "ID:MRN": "mrn", "CONTACT:PHONE": "phone",
+_SPAN_KINDS = {"NAME:PATIENT": "patient_name", "ID:MEDICALRECORD": "mrn", "CONTACT:PHONE": "phone",
                "LOCATION:STREET": "street"}
 
 

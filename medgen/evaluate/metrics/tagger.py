@@ -3,33 +3,14 @@ entity-level scores."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
-from medgen.evaluate.metrics.ngrams import TOKEN_RE
-
-
-def bio(text: str, spans: Sequence[Mapping]) -> tuple[list[str], list[str]]:
-    """Word tokens of `text` and their BIO labels: a token is in a span when it starts inside it."""
-    ordered = sorted((s["start"], s["end"], s["category"]) for s in spans)
-    words: list[str] = []
-    labels: list[str] = []
-    k, inside = 0, -1
-    for m in TOKEN_RE.finditer(text):
-        start = m.start()
-        while k < len(ordered) and ordered[k][1] <= start:
-            k += 1
-        if k < len(ordered) and ordered[k][0] <= start:
-            labels.append(("I-" if inside == k else "B-") + ordered[k][2])
-            inside = k
-        else:
-            labels.append("O")
-            inside = -1
-        words.append(m.group())
-    return words, labels
+from medgen.data.formats.bio import bio
 
 
 def entities(labels: Sequence[str]) -> set[tuple[int, int, str]]:
@@ -106,34 +87,43 @@ class _Features:
         return out
 
 
-def tagger_scores(train: Sequence[tuple[str, Sequence[Mapping]]], test: Sequence[tuple[str, Sequence[Mapping]]],
-                  max_iterations: int) -> dict:
-    """Train a CRF tagger on (text, spans) records, tag the test records, and score it against their spans."""
+@contextlib.contextmanager
+def trained_tagger(train: Sequence[tuple[str, Sequence[Mapping]]], max_iterations: int
+                   ) -> Iterator[tuple[Callable[[list[str]], list[str]], int]]:
+    """A CRF tagger trained on (text, spans) records: (its predict function over word tokens, training tokens).
+
+    The model holds the training words as features, which may be PHI: it lives in a private temporary folder
+    (mkdtemp is owner-only) and is gone when the block ends."""
     import pycrfsuite
 
     features = _Features()
     trainer = pycrfsuite.Trainer(verbose=False)
     tokens = 0
     for text, spans in train:
-        words, labels = bio(text, spans)
+        words, labels = bio(text, spans, align=True)
         trainer.append(features(words), labels)
         tokens += len(words)
     trainer.set_params({"c1": 0.1, "c2": 0.01, "max_iterations": max_iterations,
                         "feature.possible_transitions": True})
-    gold, predicted = [], []
-    # The model holds the training words as features, which may be PHI: it lives in a private temporary
-    # folder (mkdtemp is owner-only) and is gone when scoring ends.
     with tempfile.TemporaryDirectory(prefix="medgen-crf-") as tmp:
         path = str(Path(tmp) / "tagger.crfsuite")
         trainer.train(path)
         tagger = pycrfsuite.Tagger()
         tagger.open(path)
         try:
-            for text, spans in test:
-                words, labels = bio(text, spans)
-                gold.append(labels)
-                predicted.append(tagger.tag(features(words)) if words else [])
+            yield (lambda words: tagger.tag(features(words)) if words else []), tokens
         finally:
             tagger.close()
+
+
+def tagger_scores(train: Sequence[tuple[str, Sequence[Mapping]]], test: Sequence[tuple[str, Sequence[Mapping]]],
+                  max_iterations: int) -> dict:
+    """Train a CRF tagger on (text, spans) records, tag the test records, and score it against their spans."""
+    gold, predicted = [], []
+    with trained_tagger(train, max_iterations) as (predict, tokens):
+        for text, spans in test:
+            words, labels = bio(text, spans)
+            gold.append(labels)
+            predicted.append(predict(words))
     return {"train_records": len(train), "train_tokens": tokens, "test_records": len(test),
             **entity_scores(gold, predicted)}

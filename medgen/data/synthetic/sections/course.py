@@ -6,8 +6,9 @@ import datetime as dt
 import re
 from typing import Sequence
 
-from medgen.data.identity import doctor_name, phone_number
-from medgen.data.synthetic.case import Case, body_date, lab_names, tolerated
+from medgen.data.identity import doctor_name
+from medgen.data.synthetic import people
+from medgen.data.synthetic.case import Case, body_date, lab_names, phone, tolerated
 from medgen.data.synthetic.clinical import BASIC, med
 from medgen.data.synthetic.phrases import join, lower_first, upper_first, vary
 from medgen.data.synthetic.sections.history import paragraph, pmh_words, trend
@@ -210,7 +211,13 @@ def _acute_course(d: Doc, c: Case, systems: bool) -> None:
     extra += [c.fill(vary(c, s)) for s in rng.sample(_CONSULTS, round(6 * x * x * rng.random()))]
     for _ in range(round(4 * x * rng.random())):
         extra.append(c.fill(c.pick(_NAMED_CONSULTS), team=c.pick(_CONSULT_TEAMS),
-                            doc=(doctor_name(c.fake), "NAME:DOCTOR"), advice=c.pick(_ADVICE)))
+                            doc=people.after_title(c, doctor_name(c.fake)), advice=c.pick(_ADVICE)))
+    if c.chance(0.25):
+        where = c.pick((["room ", people.room(c)], ["room ", people.room(c), " on ", people.department(c)],
+                        [people.department(c)]))
+        extra.append([*c.fill("{Pr} was {transferred|moved} to "), *where,
+                      *c.fill(" on hospital day {day}{| for closer monitoring| as a bed became available}.",
+                              day=str(rng.randint(1, max(1, p.los))))])
     extra = [s for s in extra if tolerated(c, s)]
     trended = rng.sample([*lab_names(c.cond), *BASIC], round(6 * x * rng.random()))
     if trended:
@@ -264,12 +271,12 @@ def _transitional(d: Doc, c: Case, held: list[str]) -> None:
         d.line(*c.fill(t))
     if c.chance(0.7):
         d.line(*c.fill("- {PCP|Primary care}: Dr. {doc}, {phone}{|; please send discharge summary}",
-                       doc=(doctor_name(c.fake), "NAME:DOCTOR"), phone=(phone_number(c.fake), "CONTACT:PHONE")))
+                       doc=people.after_title(c, doctor_name(c.fake)), phone=(phone(c), "CONTACT:PHONE")))
     if held:
         d.line(f"- Held: {', '.join(med(m).name for m in held)}; reassess at follow-up.")
     d.line(f"- Code status: {c.pick(_CODE_STATUS[2:] if p.age >= 85 else _CODE_STATUS)}")
     d.line(f"- Contact: {c.pick((w.spouse, 'daughter', 'son', 'sister', 'partner'))} ",
-           (phone_number(c.fake), "CONTACT:PHONE"))
+           (phone(c), "CONTACT:PHONE"))
 
 
 def _dated(c: Case, pieces: list, p: float) -> list:

@@ -6,10 +6,11 @@ import datetime as dt
 import re
 from typing import Sequence
 
-from medgen.data.identity import doctor_name, phone_number
-from medgen.data.synthetic.case import Case, fmt_date
+from medgen.data.identity import doctor_name
+from medgen.data.synthetic import people
+from medgen.data.synthetic.case import WHOLE, Case, body_date, fmt_date, phone
 from medgen.data.synthetic.clinical import DISPOSITIONS, Med, icd10_description, med
-from medgen.data.synthetic.phrases import join, lower_first, upper_first
+from medgen.data.synthetic.phrases import days, join, lower_first, upper_first
 from medgen.data.synthetic.text import Doc
 
 _FREQ_WORDS = {"daily": "once a day", "BID": "twice a day", "TID": "three times a day", "QID": "four times a day",
@@ -65,6 +66,9 @@ def discharge_meds(d: Doc, c: Case) -> None:
     style = c.rng.random()
     if style < 0.2 + 0.3 * c.detail:  # MIMIC: one list, each new drug with its prescription
         _med_list(d, c, new + continued, rx=new)
+        if new and c.chance(0.3):
+            d.line("Prescriptions signed by ", *people.doctor(c, c.person.attending), " (DEA ",
+                   people.code(c, "ID:LICENSE"), ")")
     elif style < 0.85:
         _med_list(d, c, new + continued)
     else:
@@ -98,6 +102,12 @@ def disposition(d: Doc, c: Case) -> None:
             d.line("Facility:")
             d.line((f"{c.fake.last_name()} {c.pick(('VNA', 'Home Health', 'Visiting Nurse Services'))}",
                     "LOCATION:ORGANIZATION"))
+    if c.chance(0.15):
+        d.line("Insurance: ", *people.plan(c))
+    if c.chance(0.2):
+        d.line(c.pick(("Length of stay: ", "LOS: ", "Total length of stay: ")), f"{days(p.los)}.")
+    if c.chance(0.03):
+        d.line("Social work assisted with disability paperwork (SSN ", people.code(c, "ID:SSN"), ").")
 
 
 def diagnosis(d: Doc, c: Case) -> None:
@@ -207,7 +217,8 @@ def instructions(d: Doc, c: Case) -> None:
     if not c.full:
         d.line(f"Dear {title} ", (p.last, "NAME:PATIENT"), ", call ", (p.phone, "CONTACT:PHONE"), " with concerns.")
         return
-    d.line(f"Dear {title} ", (p.last, "NAME:PATIENT"), ",")
+    d.line(*c.pick((["Dear ", *people.patient(c)], [f"Dear {title} ", (p.last, "NAME:PATIENT")],
+                    ["Dear ", (p.first, "NAME:PATIENT")])), ",")
     d.add("\n")
     dx = lower_first(cond.diagnosis)
     if c.terse:
@@ -257,12 +268,20 @@ def instructions(d: Doc, c: Case) -> None:
     if c.chance(0.5 * x):
         d.line(*c.fill("{Your prescriptions were sent to|New prescriptions went to|Please pick up your medications at} "
                        "{pharmacy} ({phone}).", pharmacy=(f"{c.fake.last_name()} Pharmacy", "LOCATION:ORGANIZATION"),
-                       phone=(phone_number(c.fake), "CONTACT:PHONE")))
+                       phone=(phone(c), "CONTACT:PHONE")))
     if c.chance(0.2 + 0.6 * x):
-        fu = fmt_date(c.followup)
-        d.line(*c.fill(c.pick(_NEXT_VISIT), doc=(p.attending, "NAME:DOCTOR"), date=(fu, "DATE")))
+        fu = body_date(c, c.followup)
+        d.line(*c.fill(c.pick(_NEXT_VISIT), doc=people.after_title(c, p.attending), date=(fu, "DATE")))
     d.line(*c.fill("{Questions|Questions or concerns|If you have questions}? {Call|Please call} "),
            (p.phone, "CONTACT:PHONE"), ".")
+    if c.chance(0.1):
+        d.line("You can also email the clinic at ", people.email(c, p.attending), ".")
+    if c.chance(0.12):
+        d.line(c.pick(("Your results and instructions are on the patient portal: ", "Patient portal: ")), people.url(c))
+    if c.chance(0.03):
+        d.line("Your home monitoring hub is registered to our network (IP ", people.ip(c), ").")
+    if c.chance(0.02):
+        d.line("Your genetic testing sample (", people.code(c, "ID:BIOID"), ") was sent; results take 4-6 weeks.")
     if c.chance(0.3 + 0.7 * x):
         d.line(*c.fill(c.pick(_SIGNOFF)))
         team = c.pick((c.service.title(), "Medicine", "Surgery"))
@@ -284,11 +303,14 @@ def _appointment_time(c: Case, twelve_hour: bool = False) -> str:
 def followup(d: Doc, c: Case) -> None:
     p, rng, fake, fu = c.person, c.rng, c.fake, c.followup
     if not c.full:
-        d.line("Dr. ", (p.attending, "NAME:DOCTOR"), " on ", (fmt_date(fu), "DATE"), f" at {_appointment_time(c)}")
+        d.line("Dr. ", (p.attending, "NAME:DOCTOR"), " on ", (body_date(c, fu, WHOLE), "DATE"),
+               f" at {_appointment_time(c)}")
         return
     x = c.detail
     if c.terse:
-        d.line("Dr. ", (p.attending, "NAME:DOCTOR"), " on ", (fmt_date(fu), "DATE"), f" at {_appointment_time(c)}")
+        d.line("Dr. ", people.after_title(c, p.attending), " on ", (body_date(c, fu), "DATE"),
+               f" at {_appointment_time(c)}")
+        _footer(d, c)
         return
     mimic = c.chance(0.1 + 0.5 * x)
     visits = [(p.attending, fu)] + [(doctor_name(fake), fu + dt.timedelta(days=rng.randint(1, 45)))
@@ -298,24 +320,49 @@ def followup(d: Doc, c: Case) -> None:
             d.add("\n")
         if mimic:
             d.line(f"Department: {c.service if i == 0 else c.pick(_DEPARTMENTS)}")
-            d.line(f"When: {when:%A} ", (fmt_date(when), "DATE"), f" at {_appointment_time(c, True)}")
-            d.line("With: ", (doc, "NAME:DOCTOR"), ", MD ", (phone_number(fake), "CONTACT:PHONE"))
+            d.line("When: ", (f"{when:%A}".upper() if c.chance(0.5) else f"{when:%A}", "DATE"), " ",
+                   (fmt_date(when), "DATE"), f" at {_appointment_time(c, True)}")
+            d.line("With: ", (doc, "NAME:DOCTOR"), ", MD ", (phone(c), "CONTACT:PHONE"))
             if c.chance(0.5):
                 d.line(f"Building: {c.pick(('SC', 'LM', 'CC'))} {fake.last_name()} Building, "
                        f"{c.pick(('1st', '2nd', '3rd', '5th', '8th'))} Fl")
                 d.line("Campus: ", c.pick(("EAST", "WEST")),
                        f"     Best Parking: {c.pick(('Main Garage', 'Lot B', 'Street parking'))}")
         else:
-            d.line("Dr. ", (doc, "NAME:DOCTOR"), " on ", (fmt_date(when), "DATE"), f" at {_appointment_time(c)}")
+            weekday = [(f"{when:%A}", "DATE"), ", "] if c.chance(0.3) else []
+            d.line("Dr. ", people.after_title(c, doc), " on ", *weekday, (body_date(c, when), "DATE"),
+                   f" at {_appointment_time(c)}")
             if c.chance(0.15 + 0.75 * x):
                 line = ["Location: ", (fake.street_address(), "LOCATION:STREET"), ", ", (p.city, "LOCATION:CITY"), ", ",
                         (fake.state_abbr(include_territories=False), "LOCATION:STATE"), " ",
-                        (fake.zipcode(), "LOCATION:ZIP"), "  Phone: ", (p.phone if i == 0 else phone_number(fake),
-                                                                          "CONTACT:PHONE")]
+                        people.code(c, "LOCATION:ZIP"), "  Phone: ", (p.phone if i == 0 else phone(c),
+                                                                        "CONTACT:PHONE")]
                 if c.chance(0.3):
-                    line += ["  Fax: ", (phone_number(fake), "CONTACT:FAX")]
+                    line += ["  Fax: ", (phone(c), "CONTACT:FAX")]
                 d.line(*line)
     if c.chance(0.1 + 0.3 * x):
         d.line(c.pick(("Please call to schedule a follow-up appointment with your primary care physician within 1 "
                        "week.",
                        "Please follow up with your PCP within 1-2 weeks of discharge.")))
+    _footer(d, c)
+
+
+def _footer(d: Doc, c: Case) -> None:
+    """What the record system prints under the note: who signed it and when, account and record numbers."""
+    p = c.person
+    lines = []
+    if c.chance(0.3):
+        lines.append(["Electronically signed by ", *people.doctor(c, p.attending), " on ",
+                      (body_date(c, p.discharge, WHOLE), "DATE"), *([" (", people.username(c, p.attending), ")"]
+                                                                     if c.chance(0.6) else [])])
+    if c.chance(0.15):
+        lines.append(["Patient: ", people.listed(c, p.name), "   MRN: ", (p.mrn, "ID:MEDICALRECORD"), "   Account #: ",
+                      people.code(c, "ID:ACCOUNT")])
+    if c.chance(0.12):
+        first, last = people.split(p.attending)
+        lines.append(["Dictated by: ", (c.pick((f"{first[0]}{last[0]}", f"{first[0]}.{last[0]}.")), "NAME:DOCTOR"),
+                      *(["; transcribed by: ", people.username(c, doctor_name(c.fake))] if c.chance(0.7) else [])])
+    if lines:
+        d.add("\n")
+        for line in lines:
+            d.line(*line)

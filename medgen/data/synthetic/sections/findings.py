@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Sequence
 
-from medgen.data.synthetic.case import Case, body_date, fmt_date, lab_names, lab_ranges, lab_value
+from medgen.data.synthetic import people
+from medgen.data.synthetic.case import WHOLE, Case, body_date, lab_date, lab_names, lab_ranges, lab_value
 from medgen.data.synthetic.clinical import BASIC, PANELS
 from medgen.data.synthetic.phrases import upper_first
 from medgen.data.synthetic.sections.history import vitals
@@ -140,7 +141,7 @@ def _lab_line(c: Case, day: dt.date, names: Sequence[str], admission: bool) -> l
             values.append(f"{n}-{lab_value(c.rng, n, *ranges[n])}")
         else:
             values.append(f"{n}-{lab_value(c.rng, n)}")
-    return [(body_date(c, day), "DATE"), f" {_lab_time(c)} BLOOD " + " ".join(values)]
+    return [(lab_date(c, day), "DATE"), f" {_lab_time(c)} BLOOD " + " ".join(values)]
 
 
 _MICRO = ("BLOOD CULTURE x2: No growth to date.", "URINE CULTURE (Final): NO GROWTH.",
@@ -153,7 +154,7 @@ def results(d: Doc, c: Case) -> None:
     p, rng, cond = c.person, c.rng, c.cond
     specific = [n for n in lab_names(cond) if n not in BASIC]
     if not c.full:
-        d.line((fmt_date(p.admit), "DATE"), f" {_lab_time(c)} "
+        d.line((lab_date(c, p.admit), "DATE"), f" {_lab_time(c)} "
                + " ".join(f"{n}-{c.labs[n]}" for n in (*BASIC[:2], *specific)))
         return
     x = c.detail
@@ -180,15 +181,21 @@ def results(d: Doc, c: Case) -> None:
         d.add("\n")
         d.line("MICROBIOLOGY:")
         for m in rng.sample(_MICRO, rng.randint(1, 3)):
-            d.line((body_date(c, p.admit), "DATE"), f" {m}")
+            d.line((body_date(c, p.admit, WHOLE), "DATE"), f" {m}")
     if cond.imaging and c.chance(0.2 + 0.8 * x) or c.chance(0.3 * x):
         d.add("\n")
         d.line(c.pick(("IMAGING:", "Imaging:", "STUDIES:", "RADIOLOGY:")))
         if cond.imaging:
-            d.line((body_date(c, p.admit + dt.timedelta(days=min(p.los, rng.randint(0, 1)))), "DATE"),
-                   " " + c.imaging)
+            accession = [" (accession ", people.code(c, "ID:IDNUM"), ")"] if c.chance(0.3) else []
+            d.line((body_date(c, p.admit + dt.timedelta(days=min(p.los, rng.randint(0, 1))), WHOLE), "DATE"),
+                   " " + c.imaging, *accession)
         if c.service != "CARDIOLOGY" and c.chance(0.5 * x + 0.1):
-            d.line((body_date(c, p.admit), "DATE"), " " + c.text(c.pick(_EKG)))
+            d.line((body_date(c, p.admit, WHOLE), "DATE"), " " + c.text(c.pick(_EKG)))
+    if c.chance(0.25 if c.service == "CARDIOLOGY" else 0.04):
+        d.add("\n")
+        d.line(c.pick(("DEVICE:", "Device interrogation:", "Implanted device:")))
+        d.line(*people.device(c), c.pick((": normal function.", ", interrogated and functioning normally.",
+                                          "; no events recorded.")))
     if c.chance(x):
         d.add("\n")
         d.line(c.pick(("DISCHARGE LABS:", "Discharge labs:", "LABS ON DISCHARGE:")))

@@ -13,7 +13,7 @@ from medgen.data.synthetic.text import Doc
 
 def header(d: Doc, c: Case) -> None:
     p = c.person
-    d.line("Name: ", (p.name, "NAME:PATIENT"), "    Unit No: ", (p.mrn, "ID:MRN"))
+    d.line("Name: ", (p.name, "NAME:PATIENT"), "    Unit No: ", (p.mrn, "ID:MEDICALRECORD"))
     d.add(" \n")
     d.line("Admission Date: ", (fmt_date(p.admit), "DATE"), "    Discharge Date: ", (fmt_date(p.discharge), "DATE"))
     d.add(" \n")
@@ -34,7 +34,9 @@ def attending(d: Doc, c: Case) -> None:
     if not c.full:
         d.line("Dr. ", name)
     else:
-        d.line(*c.pick(((name, ", MD"), (name, ", MD"), (name,), ("Dr. ", name), (name, ", M.D."))))
+        first, _, last = c.person.attending.partition(" ")
+        d.line(*c.pick(((name, ", MD"), (name, ", MD"), (name,), ("Dr. ", name), (name, ", M.D."),
+                        ((f"{last}, {first}", "NAME:DOCTOR"), ", MD"), ((f"{first[0]}. {last}", "NAME:DOCTOR"), ", MD"))))
 
 
 def chief_complaint(d: Doc, c: Case) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from medgen.data.identity import doctor_name
-from medgen.data.synthetic.case import HOSPITAL_KINDS, Case, body_date, lab_names, tolerated
+from medgen.data.synthetic import people
+from medgen.data.synthetic.case import HOSPITAL_KINDS, PAST, Case, body_date, lab_names, phone, tolerated
 from medgen.data.synthetic.clinical import BASIC, LABS
 from medgen.data.synthetic.phrases import article, days, join, lower_first
 from medgen.data.synthetic.text import Doc
@@ -29,6 +30,9 @@ _HPI_OPENERS = (
     "with {complaint}.",
     "{title} {last} is {art} {age} yo {noun} {with a history of|with|with PMH of} {history}, {referred|sent} to "
     "{hospital} {for|with} {complaint}.",
+    "{age}{letter} with {history} who {presents|presented} to {hospital} with {complaint}.",
+    "{name} is {art} {age} y.o. {noun} with {history} who {presents|presented} to {hospital} with {complaint}.",
+    "{title} {name}, aged {age}, {presents|presented} to {hospital} with {complaint} on a background of {history}.",
 )
 _COMPACT_HPI = ("{title} {last} is {art} {age} year old {noun} with {history} who presented to {hospital} with "
                 "{complaint}.")
@@ -80,7 +84,12 @@ _HPI_EXTRA = (
     "{Pr} {reports|notes} good adherence to {pos} home medications and follows with {pos} PCP {regularly|every few "
     "months}.",
     "{Pr} {missed|ran out of} several doses of {pos} medications {last week|over the past month|recently}.",
+    "{Pr} returned from {a trip|visiting family} {to|in} {country} {2-3} weeks {ago|before admission}.",
+    "{Pr} was found {down|confused} at {place} by a passerby{| and EMS was called}.",
 )
+# Motor vehicle collisions, for the services that see them.
+_COLLISION = ("{Pr} was the restrained driver of a {sedan|pickup truck|minivan} (plate {plate}) in a "
+              "{low-speed|moderate-speed} collision{| with airbag deployment}.")
 _PRIOR = ("a COPD exacerbation", "pneumonia", "a urinary tract infection", "cellulitis", "a fall", "chest pain",
           "syncope", "dehydration", "a GI bleed", "kidney stones", "an elective surgery")
 _WORKUP = ("a normal stress test", "an unremarkable colonoscopy", "a CT scan without acute findings",
@@ -208,7 +217,10 @@ def hpi(d: Doc, c: Case) -> None:
                             finding=lower_first(cond.diagnosis) if c.chance(0.5) else "abnormal labs"))
     for template in rng.sample(_HPI_EXTRA, round(3.5 * x * rng.random())):
         story.append(c.fill(template, year=(str(_past_year(c, 15)), "DATE"), other=other, prior=c.pick(_PRIOR),
-                            workup=c.pick(_WORKUP)))
+                            workup=c.pick(_WORKUP), country=(c.fake.country(), "LOCATION:COUNTRY"),
+                            place=people.place(c)))
+    if c.service in ("ORTHOPAEDICS", "NEUROSURGERY", "SURGERY") and c.chance(0.12):
+        story.append(c.fill(_COLLISION, plate=people.code(c, "ID:VEHICLE")))
     if story:
         paragraph(d, story, c)
     if c.chance(0.15 + 0.85 * x):
@@ -248,6 +260,14 @@ _RULED_OUT_BY = {"appendectomy": ("append",), "cholecystectomy": ("cholecyst", "
                  "tubal ligation": ("pregnan", "delivery", "labor", "preeclampsia", "hyperemesis", "postpartum")}
 
 
+def _past(c: Case) -> tuple[str, str]:
+    """When something long past happened: a year, or a month and year (or a whole date) in it."""
+    year = _past_year(c)
+    if c.chance(0.6):
+        return (str(year), "DATE")
+    return (body_date(c, dt.date(year, c.rng.randint(1, 12), c.rng.randint(1, 28)), PAST), "DATE")
+
+
 def _past_year(c: Case, within: int = 100) -> int:
     """A year of the patient's adult life before this admission, at most `within` years back."""
     last = c.person.admit.year - 1
@@ -266,8 +286,7 @@ def pmh(d: Doc, c: Case) -> None:
     else:
         for i, n in enumerate(names, 1):
             if c.chance(0.4):  # the year it was diagnosed
-                d.line(f"{c.bullets or f'{i}. '}{n} (", *c.fill("{dx |diagnosed |since |}"),
-                       (str(_past_year(c)), "DATE"), ")")
+                d.line(f"{c.bullets or f'{i}. '}{n} (", *c.fill("{dx |diagnosed |since |}"), _past(c), ")")
             else:
                 d.line(f"{c.bullets or f'{i}. '}{n}")
     if c.chance(0.2 + 0.6 * c.detail):
@@ -280,7 +299,7 @@ def pmh(d: Doc, c: Case) -> None:
             d.line("None")
         for s in surgeries:
             if c.chance(0.6):
-                d.line(f"{c.bullets or '- '}{s} (", (str(_past_year(c)), "DATE"), ")")
+                d.line(f"{c.bullets or '- '}{s} (", _past(c), ")")
             else:
                 d.line(f"{c.bullets or '- '}{s}")
 
@@ -330,6 +349,21 @@ def social(d: Doc, c: Case) -> None:
         items.append(("Function", [c.pick(_FUNCTION)]))
     if c.chance(0.2 + 0.6 * c.detail):
         items.append(("Other", c.fill(c.pick(_FAMILY_SOCIAL))))
+    if c.chance(0.15):
+        items.append(("Address", ["Home address: ", (c.fake.street_address(), "LOCATION:STREET"), ", ", city, ", ",
+                                  (c.fake.state_abbr(include_territories=False), "LOCATION:STATE"), " ",
+                                  people.code(c, "LOCATION:ZIP"), "."]))
+    if c.chance(0.25):
+        rel = c.pick(("daughter", "son", w.spouse, "sister", "niece"))
+        relative = f"{c.fake.first_name_female() if rel in ('daughter', 'sister', 'niece', 'wife') else c.fake.first_name_male()} " \
+                   f"{c.person.last if rel in ('daughter', 'son', 'wife', 'husband') else c.fake.last_name()}"
+        items.append(("HCP", c.pick((["HCP: ", people.listed(c, relative), f" ({rel}), ", (phone(c), "CONTACT:PHONE")],
+                                     [f"Health care proxy is {w.pos} {rel}, ", (relative, "NAME:PATIENT"), " (",
+                                      (phone(c), "CONTACT:PHONE"), ")."]))))
+    if c.chance(0.1):
+        moved = c.fill(", moved to the US in {year}", year=(str(_past_year(c)), "DATE")) if c.chance(0.5) else []
+        items.append(("Origin", [*c.fill("{Born in|Emigrated from} {country}", country=(c.fake.country(),
+                                                                                       "LOCATION:COUNTRY")), *moved, "."]))
     keep = [items[0]] + [it for it in items[1:] if c.chance(0.2 + 0.8 * c.detail)]
     if c.chance(0.3):
         rng.shuffle(keep)
