@@ -70,7 +70,7 @@ def merge_shards(config: PipelineConfig, gen: GenerateConfig | None = None) -> G
     with owner_only():
         clear_outputs(out_dir)
         files = write_corpus(out_dir, records, phi, rejected)
-        if raw_records:
+        if surrogates == {"fresh"}:  # even when none was valid: evaluate reads raw/ whenever it was released
             files.update(write_raw(out_dir, raw_records, raw_phi))
         stats = [s.surrogate_stats for s in shard_results if s.surrogate_stats]
         rates = [s.tokens_per_s for s in shard_results if s.tokens_per_s]

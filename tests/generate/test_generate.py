@@ -21,7 +21,7 @@ from medgen.generate.plan import attempt_seed, shard_of
 from medgen.generate.shards import merge_shards
 
 from conftest import tiny_config
-from fakes import fake, write_prepare_manifest
+from fakes import TRAIN_COUNTS, fake, write_prepare_manifest
 
 TESTS_DIR = Path(__file__).resolve().parent
 # The interrupted child and the rerun must agree on everything the fingerprint covers.
@@ -183,6 +183,21 @@ def test_shards_partition_the_plan_and_merge_to_the_unsharded_corpus(cfg):
     (cfg.stage_dir("generate") / "shard-1-of-3" / "manifest.json").unlink()
     with pytest.raises(DataError, match="shard-1-of-3: no finished shard"):
         merge_shards(cfg, sharded)
+
+
+def test_shards_with_no_valid_record_still_merge_the_raw_corpus_evaluate_reads(cfg):
+    from medgen.evaluate.corpus import load_generated
+
+    sharded = GenerateConfig(n=4, seed=2, shards=2, max_attempts=1)
+    everything_wrong = frozenset(k.split("/", 1)[1] for k in TRAIN_COUNTS if "/" in k)
+    for k in range(2):
+        generate.run(cfg, sharded.model_copy(update={"shard": k}), fake(wrong_services=everything_wrong))
+    merged = merge_shards(cfg, sharded)
+    out = cfg.stage_dir("generate")
+    assert merged.counts["valid"] == 0 and merged.surrogates == "fresh"
+    assert (out / "raw" / "records.jsonl").read_text() == ""
+    released, raw, generation, _ = load_generated(out, labelled=True)
+    assert len(released) == len(raw) == 0 and len(generation.rejected) == 4
 
 
 def test_a_journal_from_another_plan_is_not_resumed(cfg):
