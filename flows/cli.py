@@ -23,6 +23,9 @@ def run(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
     """Run the whole pipeline as the Prefect flow `retrain` (embedded Prefect unless PREFECT_API_URL is set)."""
     cfg = _load(config, set)  # fail on a bad config before Prefect starts
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect gives its embedded server 20 s to start; on a busy 2-core node (a training job beside it) it can
+    # take longer, and the run would fail before its first stage.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from medgen.core.results import ServeResult
     from medgen.flows.retrain import retrain
 

@@ -46,8 +46,15 @@ def smoke_test(config: PipelineConfig, server: backends.Backend, stops: tuple[st
         return row
 
     t0 = time.monotonic()
-    with ThreadPoolExecutor(max_workers=server.slots) as pool:
+    pool = ThreadPoolExecutor(max_workers=server.slots, thread_name_prefix="smoke")
+    try:
         rows = list(pool.map(one, range(len(sm.prompts))))
+    except BaseException:
+        # Ctrl-C or a job's SIGTERM: leave the requests in flight to the server's stop, which ends them; waiting
+        # for them would hold the interrupt until each record reached smoke.max_tokens.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     wall = time.monotonic() - t0
     tokens = sum(r["tokens"] for r in rows)
     return {"passed": all(r["passed"] for r in rows), "n": len(rows), "n_passed": sum(r["passed"] for r in rows),

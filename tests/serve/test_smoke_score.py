@@ -45,3 +45,34 @@ def test_service_with_slash_and_sex_letter():
     s = smoke.score(text, "Female", "OBSTETRICS/GYNECOLOGY", True, 0.0)
     assert s["sex_ok"] and s["service_ok"]
     assert (s["got_sex"], s["got_service"]) == ("F", "OBSTETRICS/GYNECOLOGY")
+
+
+def test_an_interrupt_during_the_smoke_test_does_not_wait_for_requests_in_flight(tmp_path):
+    """Ctrl-C (or a job's SIGTERM) reaches the caller, which stops the server, while another prompt's record is
+    still being written: waiting for it would hold the interrupt until that record reached max_tokens."""
+    import threading
+
+    from medgen.core.config import load_config
+    from medgen.serve.stage import smoke_test
+
+    from fakes import fake
+
+    release, finished = threading.Event(), []
+
+    def chat(messages, **kw):
+        if not server.calls:
+            server.calls.append(0)
+            raise KeyboardInterrupt
+        release.wait(10)  # a long record, until the server is stopped
+        finished.append(True)
+        raise ConnectionResetError
+
+    cfg = load_config(None, [f"run_dir={tmp_path}"])
+    server = fake()
+    server.chat = chat
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            smoke_test(cfg, server, ())
+        assert not finished, "the smoke test waited for a request in flight"
+    finally:
+        release.set()
