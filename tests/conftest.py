@@ -7,6 +7,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -177,10 +178,23 @@ def cluster_up() -> bool:
     return proc.returncode == 0 and any(s in proc.stdout for s in ("idle", "mix", "alloc"))
 
 
+def jobs_in_queue() -> list[str]:
+    proc = subprocess.run(["squeue", "-h", "-o", "%i %T %j %r"], capture_output=True, text=True, check=True)
+    return proc.stdout.splitlines()
+
+
 @pytest.fixture(scope="module")
 def cluster():
+    """The cluster, free: each test times its own jobs, so a job it did not submit that holds the node would
+    turn into a timeout far from its cause. Waits a little for such jobs to end, then says which they are."""
     if not cluster_up():
         pytest.skip("no Slurm cluster answers here; .ci/run starts one with deployments/slurm/local-cluster.sh start")
+    deadline = time.monotonic() + 120
+    while (jobs := jobs_in_queue()) and time.monotonic() < deadline:
+        time.sleep(2)
+    if jobs:
+        pytest.fail(f"the Slurm tests need the cluster's queue empty, and it holds {len(jobs)} job(s): "
+                    f"{'; '.join(jobs[:5])}. `deployments/slurm/local-cluster.sh clear` cancels them")
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@
 #   sudo bash deployments/slurm/local-cluster.sh start       # configure and start every daemon not yet running
 #   sudo bash deployments/slurm/local-cluster.sh stop        # stop the daemons this script started
 #   sudo bash deployments/slurm/local-cluster.sh configure   # only write the config files
+#   sudo bash deployments/slurm/local-cluster.sh clear       # cancel every job in the queue (CI starts empty)
 # Partitions: cpu (default) and gpu (Gres=gpu:1 backed by /dev/null). Needs root.
 #
 # Safe beside what already runs here: a config file this script did not write is copied to
@@ -147,12 +148,28 @@ start_mariadb() {
   fi
 }
 
+end_lost_jobs() {
+  # The controller's saved state can list jobs as running that died with the machine (stopped, rebooted in a
+  # container, restored from a snapshot): the node's boot time has not changed, so Slurm waits for them and
+  # holds the node until their time limits. Downing the node ends them the way a node failure does (requeued
+  # where they asked for it); the resume below returns the node.
+  local lost
+  lost=$(squeue -h -w "$HOST" -t RUNNING,COMPLETING,CONFIGURING -o %i | paste -sd, -)
+  [ -n "$lost" ] || return 0
+  log "jobs $lost were running when the cluster went down: ending them as a node failure"
+  scontrol update nodename="$HOST" state=down reason="medgen local-cluster.sh: restarted, its jobs were lost"
+  wait_for 30 "the lost jobs to end" bash -c "[ -z \"\$(squeue -h -w $HOST -t RUNNING,COMPLETING,CONFIGURING -o %i)\" ]" || true
+}
+
 start() {
   install
   if alive slurmctld && ! ours slurmctld && [ -e "$CONF/slurm.conf" ] && [ "$(head -n 1 "$CONF/slurm.conf")" != "$MARK" ]; then
     log "a slurmctld this script did not start runs with $CONF/slurm.conf: leaving that cluster as it is"
     return 1
   fi
+  # Cold: no daemon survives, so no job can still be running whatever the saved state says.
+  local cold=0
+  if ! alive slurmctld && ! alive slurmd && ! alive slurmstepd; then cold=1; fi
   write_conf
   mkdir -p "$STATE"/{ctld,d} /var/log/slurm /run/slurm
   if ! alive munged; then
@@ -170,8 +187,18 @@ start() {
   start_daemon slurmctld /run/slurm/slurmctld.pid slurmctld
   start_daemon slurmd /run/slurm/slurmd.pid slurmd
   wait_for 30 "node $HOST" bash -c "sinfo -h -N -o '%T' | grep -qE 'idle|mix|alloc'"
+  if ((cold)); then end_lost_jobs; fi
   scontrol update nodename="$HOST" state=resume >/dev/null 2>&1 || true
   log "up: $(sinfo -h -o '%P %a %D %T' | tr '\n' ';')"
+}
+
+clear_queue() {
+  local jobs
+  jobs=$(squeue -h -o %i | paste -sd, -)
+  [ -n "$jobs" ] || return 0
+  log "cancelling jobs $jobs"
+  squeue -h -o %i | xargs -r scancel
+  wait_for 60 "the queue to empty" bash -c '[ -z "$(squeue -h -o %i)" ]'
 }
 
 stop() {
@@ -195,7 +222,8 @@ case "${1:-}" in
   configure) write_conf ;;
   start) start ;;
   stop) stop ;;
+  clear) clear_queue ;;
   status) sinfo && squeue ;;
   restart) stop; start ;;
-  *) echo "usage: $0 install|configure|start|stop|restart|status" >&2; exit 2 ;;
+  *) echo "usage: $0 install|configure|start|stop|restart|status|clear" >&2; exit 2 ;;
 esac

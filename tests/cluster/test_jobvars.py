@@ -461,3 +461,53 @@ def test_cluster_script_stops_only_the_daemons_it_started(tmp_path):
         for p in procs.values():
             p.kill()
             p.wait()
+
+
+def _started_by_the_script(daemon: str) -> bool:
+    try:
+        pid = Path(f"/run/medgen-slurm/{daemon}.pid").read_text().strip()
+        return Path(f"/proc/{pid}/comm").read_text().strip() == daemon
+    except OSError:
+        return False
+
+
+def _squeue(job_id: str) -> str:
+    return subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout.strip()
+
+
+def _sacct_state(job_id: str) -> str:
+    return subprocess.run(["sacct", "-n", "-X", "-j", job_id, "-o", "State"], capture_output=True,
+                          text=True).stdout.strip()
+
+
+def test_a_cold_start_ends_the_jobs_the_saved_state_still_lists_as_running(cluster, tmp_path):
+    """A machine stopped (or restored from a snapshot) with a job running: every process is gone, yet the
+    controller's saved state says the job runs, and the node's boot time has not changed, so Slurm would hold
+    the node for it until its time limit. The next `start` ends it as a node failure and the node is free."""
+    if not all(_started_by_the_script(d) for d in ("slurmctld", "slurmd")):
+        pytest.skip("the running cluster was not started by deployments/slurm/local-cluster.sh; this test kills it")
+    seconds = str(600 + int(uuid.uuid4().hex[:4], 16) % 300)  # names this job's process among all others
+    job_id = subprocess.run(["sbatch", "--parsable", "--no-requeue", "--time=00:15:00", "--mem=100M",
+                             f"--output={tmp_path}/%j.out", "--wrap", f"sleep {seconds}"],
+                            capture_output=True, text=True, check=True, cwd=tmp_path).stdout.strip()
+    deadline = time.monotonic() + 60
+    while _squeue(job_id) != "RUNNING" and time.monotonic() < deadline:
+        time.sleep(1)
+    assert _squeue(job_id) == "RUNNING"
+    time.sleep(5)  # the controller saves its state a few seconds after a job starts
+    # What a stop without shutdown leaves: no daemon, no job process, a saved state with the job running.
+    for name in ("slurmctld", "slurmd", "slurmstepd"):
+        subprocess.run(["pkill", "-KILL", "-x", name])
+    subprocess.run(["pkill", "-KILL", "-f", f"^sleep {seconds}$"])
+    time.sleep(1)
+
+    proc = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert f"jobs {job_id} were running when the cluster went down" in proc.stderr
+    assert _squeue(job_id) == ""
+    deadline = time.monotonic() + 60  # accounting hears of the end a little later
+    while (state := _sacct_state(job_id)) == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(1)
+    assert state == "NODE_FAIL"
+    node = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True).stdout.split()
+    assert set(node) == {"idle"}  # one line per partition
