@@ -22,7 +22,7 @@ from medgen.cluster import slurm
 from medgen.core.io import OMITTED_MARKER, quotable_lines
 from medgen.workers.slurm import PRIVILEGED, refused_overrides
 
-from conftest import cluster_up
+from conftest import cluster_up, jobs_in_queue
 
 ROOT = Path(__file__).resolve().parents[2]
 POOL = "slurm-jobvars-test"
@@ -471,15 +471,6 @@ def _started_by_the_script(daemon: str) -> bool:
         return False
 
 
-def _squeue(job_id: str) -> str:
-    return subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout.strip()
-
-
-def _sacct_state(job_id: str) -> str:
-    return subprocess.run(["sacct", "-n", "-X", "-j", job_id, "-o", "State"], capture_output=True,
-                          text=True).stdout.strip()
-
-
 def test_a_cold_start_ends_the_jobs_the_saved_state_still_lists_as_running(cluster, tmp_path):
     """A machine stopped (or restored from a snapshot) with a job running: every process is gone, yet the
     controller's saved state says the job runs, and the node's boot time has not changed, so Slurm would hold
@@ -490,24 +481,29 @@ def test_a_cold_start_ends_the_jobs_the_saved_state_still_lists_as_running(clust
     job_id = subprocess.run(["sbatch", "--parsable", "--no-requeue", "--time=00:15:00", "--mem=100M",
                              f"--output={tmp_path}/%j.out", "--wrap", f"sleep {seconds}"],
                             capture_output=True, text=True, check=True, cwd=tmp_path).stdout.strip()
+    try:
+        _lose_a_running_job(job_id, seconds)
+        proc = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr
+        assert f"jobs {job_id} were running when the cluster went down" in proc.stderr
+        assert jobs_in_queue() == []
+        # The controller's view: accounting hears of the end later.
+        assert slurm.job_state(job_id, use_sacct=False).state == "NODE_FAIL"
+        node = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True).stdout.split()
+        assert set(node) == {"idle"}  # one line per partition
+    finally:
+        subprocess.run(["scancel", job_id], capture_output=True)  # a failed test must not leave it holding the node
+
+
+def _lose_a_running_job(job_id: str, seconds: str) -> None:
+    """What a stop without shutdown leaves: no daemon, no job process, a saved state with the job running."""
     deadline = time.monotonic() + 60
-    while _squeue(job_id) != "RUNNING" and time.monotonic() < deadline:
+    # squeue, not sacct: accounting hears of the start a little later.
+    while slurm.job_state(job_id, use_sacct=False).state != "RUNNING" and time.monotonic() < deadline:
         time.sleep(1)
-    assert _squeue(job_id) == "RUNNING"
+    assert slurm.job_state(job_id, use_sacct=False).state == "RUNNING"
     time.sleep(5)  # the controller saves its state a few seconds after a job starts
-    # What a stop without shutdown leaves: no daemon, no job process, a saved state with the job running.
     for name in ("slurmctld", "slurmd", "slurmstepd"):
         subprocess.run(["pkill", "-KILL", "-x", name])
     subprocess.run(["pkill", "-KILL", "-f", f"^sleep {seconds}$"])
     time.sleep(1)
-
-    proc = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr
-    assert f"jobs {job_id} were running when the cluster went down" in proc.stderr
-    assert _squeue(job_id) == ""
-    deadline = time.monotonic() + 60  # accounting hears of the end a little later
-    while (state := _sacct_state(job_id)) == "RUNNING" and time.monotonic() < deadline:
-        time.sleep(1)
-    assert state == "NODE_FAIL"
-    node = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True).stdout.split()
-    assert set(node) == {"idle"}  # one line per partition
