@@ -19,7 +19,7 @@ from pathlib import Path
 from medgen.data.prompts import PROBES, request_messages
 from medgen.export.gguf_convert import convert
 from medgen.serve import llamacpp
-from medgen.train.modeling import resolve_base
+from medgen.model.loading import resolve_base
 
 
 def tokens_per_s(gguf: Path, log: Path, n_tokens: int, parallel: int, threads: int) -> float:

@@ -9,7 +9,7 @@ package is installed), prepares synthetic records once (the synthetic engine, th
 trains each recipe through `medgen.train.stage.build_trainer` until it has seen --tokens tokens:
 
 - seed: the seed's recipe: no packing, batch 1 x accumulation 8, --seq tokens, gradient checkpointing,
-  no kernels (QLoRA on CUDA, as in the config);
+  no kernels, adapters on every layer (QLoRA on CUDA, as in the config);
 - default: the shape's shipped config as it is (configs/default.yaml, configs/llama31-8b-qlora.yaml).
 
 The recipes alternate seed, default, default, seed (--rounds 2) so a neighbour's load falls on both.
@@ -56,7 +56,8 @@ NEVER = 10**9  # steps: no eval, no checkpoint, no end but the token budget
 
 def seed_overrides(seq: int) -> list[str]:
     return ["train.packing=false", "train.batch_size=1", "train.grad_accum=8", f"train.max_seq_length={seq}",
-            "train.tokens_per_step=null", "train.gradient_checkpointing=true", "train.kernels=none"]
+            "train.tokens_per_step=null", "train.gradient_checkpointing=true", "train.kernels=none",
+            "train.lora.layers=null"]
 
 
 def tokenizer_dir(shape: str, dst: Path) -> Path:
@@ -67,7 +68,7 @@ def tokenizer_dir(shape: str, dst: Path) -> Path:
         spec.loader.exec_module(fixture)
         if fixture.tokenizer_source() is not None:
             return fixture.build_tokenizer(dst)
-    from medgen.train.modeling import load_tokenizer, resolve_base
+    from medgen.model.loading import load_tokenizer, resolve_base
 
     load_tokenizer(resolve_base("embedded")).save_pretrained(dst)
     return dst
@@ -173,7 +174,8 @@ def model_flops_per_token(shape: str, mean_len: float) -> float:
     return 2 * forward
 
 
-def run_recipe(name: str, cfg, out_dir: Path, tokens: int, cuda: bool) -> dict:
+def run_recipe(name: str, cfg, out_dir: Path, tokens: int, cuda: bool, before_train=None) -> dict:
+    """Train `cfg` until `tokens` were seen; `before_train(trainer)` may change the trainer first (bench_cpu_levers)."""
     import gc
 
     import torch
@@ -183,6 +185,8 @@ def run_recipe(name: str, cfg, out_dir: Path, tokens: int, cuda: bool) -> dict:
     budget = stop_after(tokens)
     setup = train.build_trainer(cfg, out_dir, callbacks=[budget])
     trainer, lay = setup.trainer, setup.layout
+    if before_train is not None:
+        before_train(trainer)
     ds = trainer.train_dataset
     lengths = ([n for r in ds for n in r["seq_lengths"]] if "seq_lengths" in ds.column_names
                else [len(r["input_ids"]) for r in ds])

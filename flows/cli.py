@@ -6,13 +6,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import List, Optional
 
 import typer
 
-from medgen.cli import ConfigOpt, SetOpt, _load, _main, app, console, print_serve
+from medgen.cli import ConfigOpt, SetOpt, _load, _main, app, closing_lines, console
 
 
 @app.command()
@@ -26,14 +25,12 @@ def run(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt,
     # Prefect gives its embedded server 20 s to start; on a busy 2-core node (a training job beside it) it can
     # take longer, and the run would fail before its first stage.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    from medgen.core.results import ServeResult
     from medgen.flows.retrain import retrain
 
     summary = retrain(config_path=config, overrides=list(set or []), force=force)
     console.print("[green]pipeline done[/]")
-    print(json.dumps(summary, indent=2))
-    if "serve" in summary:
-        print_serve(ServeResult.from_manifest(cfg.stage_dir("serve")))
+    for line in closing_lines(cfg, summary.get("skipped", [])):
+        print(line)
 
 
 @app.command()

@@ -101,7 +101,9 @@ def _main(fn: Callable) -> Callable:
                 _error(str(full))
                 raise typer.Exit(EXIT_CODES[full.kind]) from None
             if isinstance(e, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
-                _error(f"{e.filename}: {e.strerror}; check the path and that your user may read it")
+                # An error raised with a message only has no file name or errno: its message is the whole story.
+                _error(f"{e.filename}: {e.strerror}; check the path and that your user may read it"
+                       if e.filename is not None else str(e))
                 raise typer.Exit(EXIT_INPUT) from None
             raise
 
@@ -206,6 +208,36 @@ def print_serve(m) -> None:
         console.print(f"  {r['sex']}/{r['service']}: passed={r['passed']} stopped={r['stopped']} "
                       f"sections={r['section_fraction']} missing={r['missing_fields']}")
     console.print(f"Modelfile: {m.modelfile}\nGGUF: {m.gguf}")
+
+
+def closing_lines(cfg: PipelineConfig, skipped: list[str]) -> list[str]:
+    """What `medgen run` made, read back from the manifests: the corpus and its size, the report, the gate's verdict
+    and its first reason, the Modelfile and GGUF, and which stages were skipped. Paths and figures only."""
+    from medgen.core.registry import stage
+
+    def done(name: str):
+        try:
+            return stage(name).result.from_manifest(stage(name).out_dir(cfg))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    lines = [f"run folder: {cfg.run_path}"]
+    if skipped:
+        lines.append(f"skipped (made from these inputs): {', '.join(skipped)}")
+    if (served := done("serve")) is not None:
+        lines.append(f"model: {served.modelfile} (GGUF {served.gguf}); smoke test {served.smoke['n_passed']}/"
+                     f"{served.smoke['n']} passed")
+    if (generated := done("generate")) is not None:
+        c = generated.counts
+        lines.append(f"corpus: {generated.files.get('records')}: {c['valid']} records ({c['valid']}/{c['planned']} "
+                     f"valid), gold PHI spans in {generated.files.get('phi')}")
+    if (evaluated := done("evaluate")) is not None:
+        lines.append(f"report: {evaluated.files.get('report')} (and {evaluated.files.get('html')})")
+        reasons = evaluated.gate["reasons"]
+        lines.append("gate: PASSED" if evaluated.gate["passed"] else
+                     f"gate: FAILED: {reasons[0]}" + (f" (and {len(reasons) - 1} more reason(s) in the report)"
+                                                      if reasons[1:] else ""))
+    return lines
 
 
 def _register_stages() -> None:

@@ -173,6 +173,16 @@ class LoraConfig(_Model):
         default_factory=lambda: list(LORA_TARGETS), min_length=1,
         description="Projections that get adapters: module names (or dotted name suffixes) of the base model."
     )
+    layers: list[int] | None = Field(
+        None, description="Indices of the decoder layers that get adapters (peft's layers_to_transform); None: all. "
+        "The backward pass stops at the lowest one, so the upper layers alone train faster.")
+
+    @field_validator("layers")
+    @classmethod
+    def _layer_indices(cls, layers: list[int] | None) -> list[int] | None:
+        if layers is not None and (not layers or min(layers) < 0 or len(set(layers)) != len(layers)):
+            raise ValueError(f"expected distinct layer indices >= 0 (e.g. [15, 16, 17]) or null for all, got {layers}")
+        return layers
 
     @field_validator("target_modules")
     @classmethod
@@ -217,7 +227,11 @@ class TrainConfig(_Model):
         "auto", description="'nf4' is QLoRA (bitsandbytes, CUDA); 'auto' picks nf4 on CUDA, none on CPU."
     )
     double_quant: bool = Field(True, description="bitsandbytes double quantization (QLoRA).")
-    precision: Literal["bf16", "fp32"] = Field("bf16", description="Compute dtype (bf16 autocast on CPU too).")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="Compute dtype. 'auto' is what the hardware computes natively and fast "
+        "(medgen/model/precision.py): bf16 on a GPU with bf16 or a CPU with AMX, fp16 mixed precision with loss "
+        "scaling on a GPU without bf16 (T4, V100), fp32 on any other CPU. An explicit 'bf16' without native bf16 "
+        "runs, after a warning with the measured slowdown.")
     lora: LoraConfig = Field(default_factory=LoraConfig)
     launcher: Literal["none", "torchrun"] = Field(
         "none", description="'torchrun': data-parallel training, train.nproc_per_node processes on each of "
@@ -243,7 +257,7 @@ class TrainConfig(_Model):
     learning_rate: float = Field(2e-4, gt=0.0, description="Peak learning rate.")
     lr_scheduler: str = Field("cosine", description="transformers scheduler name (its SchedulerType values).")
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0, description="Fraction of steps spent warming up.")
-    max_steps: int = Field(-1, description="Optimizer steps; -1 trains for `epochs`.")
+    max_steps: int = Field(-1, ge=-1, description="Optimizer steps; -1 trains for `epochs`.")
     epochs: float = Field(1.0, gt=0.0, description="Epochs when max_steps is -1.")
     eval_steps: int = Field(50, ge=1, description="Evaluate on the val split every N steps.")
     save_steps: int = Field(50, ge=1, description="Checkpoint every N steps.")
@@ -272,6 +286,13 @@ class TrainConfig(_Model):
     @classmethod
     def _long_enough(cls, value: Any) -> Any:
         return _seq_length(value)
+
+    @field_validator("max_steps")
+    @classmethod
+    def _some_steps(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("expected a number of optimizer steps >= 1, or -1 to train for train.epochs, got 0")
+        return value
 
     @field_validator("gradient_checkpointing", mode="before")
     @classmethod
@@ -305,7 +326,8 @@ class TrainConfig(_Model):
 
 class MergeConfig(_Model):
     dtype: Literal["bfloat16", "float16", "float32"] = Field(
-        "bfloat16", description="Precision the base is loaded in for merging (never 4-bit)."
+        "bfloat16", description="Precision the merged checkpoint is saved in (never 4-bit). The merge itself computes "
+        "in what the CPU computes natively and fast (train.precision's rule: bf16 with AMX, else fp32)."
     )
 
 
@@ -388,7 +410,9 @@ class SmokeConfig(_Model):
 
 
 class VllmConfig(_Model):
-    dtype: Literal["bfloat16", "float16", "auto"] = Field("bfloat16", description="Weights and compute dtype.")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="Weights and compute dtype; 'auto' follows train.precision's rule for the device vLLM "
+        "runs on: bfloat16 where it is native, float16 on a GPU without bf16, float32 on a CPU without it.")
     max_num_seqs: int = Field(64, ge=1, description="Requests decoded at once (vLLM's continuous batch).")
     gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0, description="Share of the GPU vLLM may take "
                                           "(weights, activations, KV cache).")
@@ -408,6 +432,10 @@ class GenerateConfig(_Model):
         "(sex, service) pairs seen in training; or a CSV file with columns sex,service,count (exact counts).")
     seed: int = Field(0, description="Seed of the plan (which pairs, in which order) and of every request's sampling.")
     max_attempts: int = Field(3, ge=1, description="Tries per request; an invalid record is retried with a new seed.")
+    reject_inconsistent: bool = Field(
+        True, description="Check each record's internal consistency (dates in order, age vs date of birth, pronouns "
+        "vs Sex, ...) as it will be released, after its surrogates, and retry one that fails, as a record with bad "
+        "markup is retried. The model's own rate of inconsistent records is reported either way.")
     max_tokens: int = Field(1024, ge=16, description="Generation limit; a record must stop before it.")
     shards: int = Field(1, ge=1, description="Split the plan into this many shards (index % shards), one process each.")
     surrogates: Literal["fresh", "keep"] = Field(
@@ -419,8 +447,8 @@ class GenerateConfig(_Model):
     shard: int = Field(0, ge=0, description="Which shard this process runs, 0..shards-1.")
     engine: Literal["auto", "vllm", "llamacpp", "ollama"] = Field(
         "auto", description="What generates: 'vllm' runs vLLM's offline engine in this process on the merged model "
-        "(bf16); 'llamacpp' or 'ollama' serve the GGUF (as serve.backend); 'auto' is vLLM on CUDA when it is "
-        "installed, else the serve stage's backend.")
+        "(generate.vllm.dtype); 'llamacpp' or 'ollama' serve the GGUF (as serve.backend); 'auto' is vLLM on CUDA "
+        "when it is installed, else the serve stage's backend.")
     vllm: VllmConfig = Field(default_factory=VllmConfig)
     max_server_restarts: int = Field(
         2, ge=0, description="Times a model server medgen started may be restarted when it dies mid-run (killed, "

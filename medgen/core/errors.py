@@ -83,6 +83,22 @@ class OutputsDamaged(MedgenError):
     kind = FailureKind.DATA
 
 
+class MissingUpstream(MedgenError, FileNotFoundError):
+    """A stage's input is not there: the stage that makes it has not run (or not finished) in this run_dir. Still a
+    FileNotFoundError, so code that only asks whether an output exists keeps catching it."""
+
+    kind = FailureKind.CONFIG
+
+    def __init__(self, stage: str, path: str):
+        self.message = (f"{path} is missing: {stage} has not run in this run_dir; run `medgen {stage}` first, with "
+                        "the same --config and --set (`medgen run` runs every stage in order)")
+        super().__init__(self.message)
+        self.stage, self.filename = stage, path
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class RunLocked(MedgenError):
     """Another process holds the run directory's lock; the message names it."""
 

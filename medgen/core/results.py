@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
-from typing import Any, Iterator, Literal, Optional, Union
+from typing import Any, Callable, Iterator, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -28,6 +29,7 @@ from medgen.core.errors import (
     FailureKind,
     GateFailed,
     MedgenError,
+    MissingUpstream,
     ParityError,
     RemoteStageFailed,
     SmokeTestFailed,
@@ -82,7 +84,16 @@ class StageResult(BaseModel):
         return []
 
     def to_manifest(self) -> dict:
-        return self.model_dump(mode="json", by_alias=True)
+        """The manifest's content, its paths inside the run folder written relative to the manifest's own folder, so
+        that a run folder can be moved or copied (`from_manifest` anchors them where it finds the manifest)."""
+        home = Path(os.path.abspath(self.out_dir))
+        run = home.parent
+
+        def relative(path: str) -> str:
+            p = Path(os.path.abspath(path))
+            return os.path.relpath(p, home) if p == run or run in p.parents else path
+
+        return _map_paths(type(self), self.model_dump(mode="json", by_alias=True), relative)
 
     def write(self, config_yaml: str, out_dir: Path | None = None) -> Path:
         """Leave the resolved config and the manifest beside the outputs; the manifest goes last."""
@@ -96,8 +107,29 @@ class StageResult(BaseModel):
     def from_manifest(cls, stage_dir: Path):
         path = stage_dir / MANIFEST_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no manifest; run the stage that writes {stage_dir.name}/ first")
-        return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
+            raise MissingUpstream(cls.model_fields["stage"].default, str(path))
+
+        def anchored(p: str) -> str:
+            return p if os.path.isabs(p) else os.path.normpath(stage_dir / p)
+
+        return cls.model_validate(_map_paths(cls, json.loads(path.read_text(encoding="utf-8")), anchored))
+
+
+def _map_paths(cls: type[StageResult], data: dict, fn: Callable[[str], str]) -> dict:
+    """`data` with `fn` applied to every path a manifest holds: its Path fields, the values of `files` and the keys of
+    `outputs`."""
+    out = dict(data)
+    for name, field in cls.model_fields.items():
+        key = field.alias or name
+        if out.get(key) is None:
+            continue
+        if field.annotation in (Path, Optional[Path]):
+            out[key] = fn(out[key])
+    if isinstance(out.get("files"), dict):
+        out["files"] = {k: fn(v) for k, v in out["files"].items()}
+    if isinstance(out.get("outputs"), dict):
+        out["outputs"] = {fn(k): v for k, v in out["outputs"].items()}
+    return out
 
 
 class PrepareResult(StageResult):
@@ -122,7 +154,7 @@ class PrepareResult(StageResult):
         "source's records without them); None when data.canaries is off.")
 
     def _outputs(self) -> list:
-        return [Path(f) for f in self.files.values()]  # paths as written, like out_dir (relative to the cwd)
+        return [Path(f) for f in self.files.values()]
 
 
 class TrainResult(StageResult):
@@ -131,7 +163,13 @@ class TrainResult(StageResult):
     resolved_base: str
     device: str
     quantization: str
-    bf16: bool
+    precision: str = Field(description="What training computed in: bf16, fp16 (mixed, loss-scaled) or fp32.")
+    precision_reason: str = Field(description="Why: the setting, and what the hardware computes natively.")
+    hardware: str = Field(description="The CPU or GPU that trained.")
+    hardware_features: str = Field(description="What the native-bf16 verdict rests on (medgen/model/precision.py).")
+    native_bf16: bool
+    bf16_slowdown: Optional[float] = Field(
+        None, description="A probe matmul's bf16/fp32 time, measured where bf16 was asked for without native bf16.")
     optimizer: str
     rung: Rung
     steps: int
@@ -172,7 +210,10 @@ class MergeResult(StageResult):
     stage: Literal["merge"] = "merge"
     base: str
     adapter: Path
-    dtype: str
+    dtype: str = Field(description="The saved checkpoint's dtype (merge.dtype).")
+    compute_dtype: str = Field(description="What the merge and its logit check computed in "
+                               "(medgen/model/precision.py).")
+    compute_reason: str
     parameters: int
     merged_vs_adapter: dict
     merged_dir: Path
@@ -242,6 +283,10 @@ class GenerateResult(StageResult):
     sex_service_counts: dict[str, int] = Field(description="Valid records per 'Sex/SERVICE'.")
     rejections_by_reason: dict[str, int] = Field(description="Failed checks of each rejected request's last attempt.")
     failed_attempts: int = Field(description="Attempts that failed validation, retried or not.")
+    consistency: dict = Field(
+        default_factory=dict, description="The model's own consistency at generation time, over every attempt that "
+        "passed the validity checks, checked as it would be released: reject_inconsistent, checked_attempts, "
+        "inconsistent_attempts, inconsistent_fraction, by_check (the released records: evaluate's figures).")
     phi_category_counts: dict[str, int]
     tokens: int = Field(description="Tokens generated for the corpus, every attempt included.")
     generation_s: float = Field(description="Wall time this process spent generating (merged: summed over shards).")

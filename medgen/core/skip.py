@@ -53,7 +53,8 @@ def check_upstream(config: PipelineConfig, stage: str) -> None:
         try:
             done = spec.result.from_manifest(spec.out_dir(config))
         except (FileNotFoundError, ValueError):
-            continue  # the stage's own inputs() says what to run first
+            # Not run (or an older layout): the stage reads what it needs itself, and MissingUpstream names it.
+            continue
         if damaged := done.damage():
             raise OutputsDamaged(f"{stage}: {damaged[0]}" + (f" (and {len(damaged) - 1} more)" if damaged[1:] else "")
                                  + f"; {name} must run again: `medgen {name}` (or `medgen run`, which redoes it), "

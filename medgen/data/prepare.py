@@ -98,7 +98,7 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 
 def run(config: PipelineConfig) -> PrepareResult:
     from medgen.data.card import write_card
-    from medgen.train.modeling import load_tokenizer, resolve_base
+    from medgen.model.loading import load_tokenizer, resolve_base
 
     t0 = time.perf_counter()
     dc = config.data

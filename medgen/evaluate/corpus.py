@@ -37,6 +37,7 @@ class Generation:
     counts: dict  # planned, valid, rejected, valid_fraction
     rejections_by_reason: dict[str, int]
     rejected: list[dict]  # id, sex, service, attempts, reasons
+    consistency: dict  # the model's own attempts, checked at generation time (GenerateResult.consistency)
 
 
 def _records(folder: Path, labelled: bool) -> Corpus:
@@ -58,7 +59,8 @@ def load_generated(gen_dir: Path, labelled: bool) -> tuple[Corpus, Corpus, Gener
     released = _records(gen_dir, labelled)
     raw = _records(gen_dir / RAW_DIR, labelled) if result.surrogates == "fresh" else released
     rejected = read_jsonl(gen_dir / REJECTED_FILE, ("service", "reasons"))
-    return released, raw, Generation(result.counts, result.rejections_by_reason, rejected), result
+    generation = Generation(result.counts, result.rejections_by_reason, rejected, result.consistency)
+    return released, raw, generation, result
 
 
 def distinct(corpus: Corpus) -> Corpus:

@@ -69,6 +69,9 @@ def validity(generated: Corpus, raw: Corpus, control: Corpus, train: Corpus, gen
         # The released corpus is judged; the model's own output (before surrogates) and the control beside it.
         "consistency": {name: metrics.consistency_summary([metrics.consistency(t, diagnoses) for t in c.texts])
                         for name, c in (("generated", generated), ("raw", raw), ("control", control))},
+        # Every attempt the model made that passed the validity checks, as generate checked it before release
+        # (inconsistent ones were retried where generate.reject_inconsistent holds): the model's own rate.
+        "model_attempts": generation.consistency,
     }
 
 

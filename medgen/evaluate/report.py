@@ -146,6 +146,14 @@ def _ci(value, ci) -> str:
     return f"{_cell(value)} [{_cell(ci[0])}, {_cell(ci[1])}]" if value is not None and ci else _cell(value)
 
 
+def _model_attempts(k: dict) -> str:
+    """The model's own rate of inconsistent records, from every valid attempt generate checked."""
+    if not k.get("checked_attempts"):
+        return ""
+    return (f"the model's own records {_cell(k['inconsistent_fraction'])} ({k['inconsistent_attempts']} of "
+            f"{k['checked_attempts']} valid attempts{', retried' if k['reject_inconsistent'] else ''}); ")
+
+
 def scorecard(m: dict, gate: dict) -> Section:
     """One screen: the verdict and the one figure of each family a reader needs first."""
     v, p, ext = m["validity"], m["privacy"], m.get("external_utility")
@@ -157,7 +165,7 @@ def scorecard(m: dict, gate: dict) -> Section:
         ["gate", ("PASSED" if gate["passed"] else f"FAILED ({len(gate['reasons'])} reason(s), below)")],
         ["valid records", f"{v['valid']} of {v['planned']} ({_cell(v['valid_fraction'])})"],
         ["records failing a consistency check", f"released {_cell(cons['generated']['records_with_any_failure'])}; "
-         + (f"model output {_cell(cons['raw']['records_with_any_failure'])}; " if "raw" in cons else "")
+         + _model_attempts(v.get("model_attempts") or {})
          + f"control {_cell(cons['control']['records_with_any_failure'])}"],
         ["PHI reuse, largest excess over the control (model output)", f"{worst}: {_cell(excess[worst])}"
          if worst else "n/a"],

@@ -98,7 +98,7 @@ def verify_gguf(merged_dir: Path, gguf_path: Path, prompts: list[list[int]] | No
 
     from medgen.data.prompts import probe_token_ids
     from medgen.serve import llamacpp
-    from medgen.train.modeling import load_causal_lm
+    from medgen.model.loading import load_causal_lm
 
     tok = AutoTokenizer.from_pretrained(merged_dir)
     prompts = prompts if prompts is not None else probe_token_ids(tok, False)

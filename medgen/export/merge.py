@@ -1,4 +1,8 @@
-"""merge: fold the LoRA adapter into the base loaded in 16-bit (never 4-bit); save safetensors + tokenizer."""
+"""merge: fold the LoRA adapter into the unquantized base and save it in 16-bit (merge.dtype) with the tokenizer.
+
+The merge runs on the CPU, in what the CPU computes natively and fast (medgen/model/precision.py: bf16 with AMX,
+else fp32; emulated bf16 made an AVX2-only CPU's matmuls 36x slower); only the saved checkpoint is cast to
+merge.dtype."""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from medgen.core.provenance import fingerprint
 from medgen.core.results import MergeResult, TrainResult
 from medgen.data.prompts import probe_token_ids
 from medgen.export.logits import compare_logits
-from medgen.train.modeling import load_causal_lm, load_tokenizer
+from medgen.model import precision
+from medgen.model.loading import load_causal_lm, load_tokenizer
 
 
 def probe_logits(model, prompts: list[list[int]]):
@@ -37,17 +42,19 @@ def run(config: PipelineConfig) -> MergeResult:
     trained = TrainResult.from_manifest(config.stage_dir("train"))
     import torch
 
-    dtype = getattr(torch, config.merge.dtype)
+    compute = precision.choose("auto", "cpu", "merge")
     out_dir = ensure_dir(config.stage_dir("merge"))
     merged_dir = out_dir / MERGED_DIR
     tok = load_tokenizer(str(trained.adapter_dir))
-    # Merging into 4-bit weights would round the adapter away: load the base unquantized in 16-bit.
-    model = PeftModel.from_pretrained(load_causal_lm(trained.resolved_base, dtype=dtype), str(trained.adapter_dir))
+    # Merging into 4-bit weights would round the adapter away: load the base unquantized.
+    model = PeftModel.from_pretrained(load_causal_lm(trained.resolved_base, dtype=compute.torch_dtype),
+                                      str(trained.adapter_dir))
     model.eval()
     prompts = probe_token_ids(tok, config.data.markup_mode() == "inline")
     before = probe_logits(model, prompts)
     merged = model.merge_and_unload()
     check = compare_logits(before, probe_logits(merged, prompts))
+    merged = merged.to(getattr(torch, config.merge.dtype))
     merged.config.use_cache = True
     with owner_only():
         with atomic_dir(merged_dir) as tmp:
@@ -57,6 +64,7 @@ def run(config: PipelineConfig) -> MergeResult:
             out_dir=out_dir, wall_s=round(time.perf_counter() - t0, 2),
             **inputs(config),
             base=trained.resolved_base, adapter=trained.adapter_dir, dtype=config.merge.dtype,
+            compute_dtype=compute.name, compute_reason=compute.reason,
             parameters=sum(p.numel() for p in merged.parameters()), merged_vs_adapter=check, merged_dir=merged_dir,
         )
         result.write(config.to_yaml())

@@ -73,7 +73,7 @@ def run(config: PipelineConfig) -> ExportResult:
             parity = None
             if ec.verify:
                 from medgen.export.logits import verify_gguf
-                from medgen.train.modeling import load_tokenizer
+                from medgen.model.loading import load_tokenizer
 
                 prompts = probe_token_ids(load_tokenizer(str(merged.merged_dir)), config.data.markup_mode() == "inline")
                 parity = verify_gguf(merged.merged_dir, tmp, prompts)

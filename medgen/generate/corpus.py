@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Callable, Mapping
 
 from medgen.core.constants import (
     CORPUS_FILES,
@@ -19,6 +20,7 @@ from medgen.core.constants import (
 from medgen.core.io import atomic_write_text, ensure_dir
 from medgen.data import markup
 from medgen.data.phi.surrogates import Avoid, Stats, surrogate
+from medgen.evaluate import metrics
 
 
 def jsonl(rows: list[dict]) -> str:
@@ -66,17 +68,62 @@ def clear_outputs(out_dir: Path) -> None:
         (out_dir / RAW_DIR / name).unlink(missing_ok=True)
 
 
+def _surrogate_key(seed: int, record_id: str) -> str:
+    # The plan seed and the record's id alone: a shard, a resumed run and a rerun release the same corpus, and the
+    # consistency check at generation time sees exactly the record that is released.
+    return f"{seed}/{record_id}"
+
+
 def release(records: list[dict], phi: list[dict], seed: int, avoid: Avoid) -> tuple[list[dict], list[dict], Stats]:
     """The records with every PHI value replaced by a fresh surrogate (medgen.data.phi.surrogates), each record
-    seeded by the plan seed and its id alone, so a shard, a resumed run and a rerun release the same corpus."""
+    seeded by the plan seed and its id alone."""
     stats = Stats()
     released, released_phi = [], []
     for r, p in zip(records, phi, strict=True):
-        text, spans, done = surrogate(r["text"], p["spans"], f"{seed}/{r['id']}", avoid)
+        text, spans, done = surrogate(r["text"], p["spans"], _surrogate_key(seed, r["id"]), avoid)
         stats.add(done)
         released.append({**r, "text": text})
         released_phi.append({**p, "spans": spans})
     return released, released_phi, stats
+
+
+def release_check(seed: int, avoid: Avoid | None, diagnoses: Mapping[str, frozenset[str]],
+                  inline: bool) -> Callable[[str, str], list[str]]:
+    """The consistency checks (medgen.evaluate.metrics) a model's record fails as it will be released: markup
+    stripped and, with `avoid` (fresh surrogates), its PHI replaced exactly as `release` will."""
+    def failed(text: str, record_id: str) -> list[str]:
+        plain, spans = markup.strip(text) if inline else (text, [])
+        if avoid is not None:
+            plain, _, _ = surrogate(plain, spans, _surrogate_key(seed, record_id), avoid)
+        return [check for check, holds in metrics.consistency(plain, diagnoses).items() if holds is False]
+
+    return failed
+
+
+def consistency_counts(entries: list[dict], reject: bool) -> dict:
+    """The model's own consistency, over every attempt that passed the validity checks (retried ones included):
+    how many failed a check and which; the released records are measured by evaluate."""
+    checked = sum(e.get("checked_attempts", 0) for e in entries)
+    inconsistent = sum(e.get("inconsistent_attempts", 0) for e in entries)
+    by_check: Counter = Counter()
+    for e in entries:
+        by_check.update(e.get("inconsistent_checks", {}))
+    return {"reject_inconsistent": reject, "checked_attempts": checked, "inconsistent_attempts": inconsistent,
+            "inconsistent_fraction": round(inconsistent / checked, 4) if checked else None,
+            "by_check": dict(by_check.most_common())}
+
+
+def merged_consistency(parts: list[dict]) -> dict:
+    """The consistency counts of several shards, added up."""
+    by_check: Counter = Counter()
+    for p in parts:
+        by_check.update(p["by_check"])
+    checked = sum(p["checked_attempts"] for p in parts)
+    inconsistent = sum(p["inconsistent_attempts"] for p in parts)
+    return {"reject_inconsistent": all(p["reject_inconsistent"] for p in parts), "checked_attempts": checked,
+            "inconsistent_attempts": inconsistent,
+            "inconsistent_fraction": round(inconsistent / checked, 4) if checked else None,
+            "by_check": dict(by_check.most_common())}
 
 
 def merged_stats(stats: list[dict]) -> dict:

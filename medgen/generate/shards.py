@@ -13,7 +13,15 @@ from medgen.core.io import atomic_write_text, owner_only
 from medgen.core.provenance import fingerprint
 from medgen.core.results import GenerateResult
 from medgen.generate.card import card
-from medgen.generate.corpus import clear_outputs, merged_stats, read_jsonl, summary, write_corpus, write_raw
+from medgen.generate.corpus import (
+    clear_outputs,
+    merged_consistency,
+    merged_stats,
+    read_jsonl,
+    summary,
+    write_corpus,
+    write_raw,
+)
 from medgen.generate.plan import out_dir_for, plan
 from medgen.generate.stage import config_yaml
 
@@ -79,6 +87,7 @@ def merge_shards(config: PipelineConfig, gen: GenerateConfig | None = None) -> G
             out_dir=out_dir, wall_s=round(time.perf_counter() - t0, 2), **fp,
             mix=gen.mix, seed=gen.seed, shard=None, shards=gen.shards, **summary(records, phi, rejected),
             failed_attempts=sum(s.failed_attempts for s in shard_results),
+            consistency=merged_consistency([s.consistency for s in shard_results if s.consistency]),
             tokens=sum(s.tokens for s in shard_results),
             generation_s=round(sum(s.generation_s for s in shard_results), 3),
             tokens_per_s=round(sum(rates), 3) if rates else None,

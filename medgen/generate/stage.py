@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from medgen.core.config import GenerateConfig, PipelineConfig
-from medgen.core.constants import GENERATION_CARD_FILE
+from medgen.core.constants import GENERATION_CARD_FILE, MANIFEST_FILE
 from medgen.core.errors import ConfigError, ServeError, ServerDied
 from medgen.core.io import atomic_write_text, ensure_dir, owner_only
 from medgen.core.progress import Progress
@@ -34,7 +34,18 @@ from medgen.data.phi.surrogates import Avoid
 from medgen.data.splits import read_split
 from medgen.generate import vllm_venv
 from medgen.generate.card import card
-from medgen.generate.corpus import clear_outputs, corpus_rows, rate, release, summary, write_corpus, write_raw
+from medgen.evaluate import metrics
+from medgen.generate.corpus import (
+    clear_outputs,
+    consistency_counts,
+    corpus_rows,
+    rate,
+    release,
+    release_check,
+    summary,
+    write_corpus,
+    write_raw,
+)
 from medgen.generate.driver import OnProgress, drive
 from medgen.generate.journal import JOURNAL_FILE, Journal, read_journal
 from medgen.generate.plan import Request, out_dir_for, plan, shard_of
@@ -103,10 +114,14 @@ def starter(config: PipelineConfig, gen: GenerateConfig, out_dir: Path) -> Start
     return lambda: serve_export(served, out_dir)
 
 
-def training_values(config: PipelineConfig) -> Avoid:
+def _training_split(config: PipelineConfig):
+    """The prepared training split: its PHI values are what surrogates avoid, its diagnoses what the consistency
+    check knows."""
+    return read_split(PrepareResult.from_manifest(config.stage_dir("prepare")), "train")
+
+
+def training_values(train) -> Avoid:
     """The training split's PHI values, which no surrogate may repeat."""
-    prepared = PrepareResult.from_manifest(config.stage_dir("prepare"))
-    train = read_split(prepared, "train")
     return Avoid.of(zip(train.texts, train.spans or [[] for _ in train.texts]))
 
 
@@ -210,6 +225,12 @@ def run(config: PipelineConfig, gen: GenerateConfig | None = None, backend: Back
         journal = Journal(journal_path, fp["fingerprint"], kept)
         by_id = {e["id"]: e for e in kept}
         todo = [r for r in requests if r.id not in by_id]
+        fresh = gen.surrogates == "fresh" and inline
+        # A plan from a CSV mix with the model's own values needs no training split; fresh surrogates do.
+        train = _training_split(config) if fresh or (config.stage_dir("prepare") / MANIFEST_FILE).is_file() else None
+        avoid = training_values(train) if fresh else None
+        # The service check knows the diagnoses the training split shows under each service, as evaluate's does.
+        check = release_check(gen.seed, avoid, metrics.diagnosis_services(train.texts) if train else {}, inline)
 
         start = start_server or starter(config, gen, out_dir)
         report = _Reporter(len(requests), kept, by_id, on_progress)
@@ -224,7 +245,7 @@ def run(config: PipelineConfig, gen: GenerateConfig | None = None, backend: Back
                 gen_t0 = time.perf_counter()
                 report.begin()
                 try:
-                    new_tokens += drive(backend, todo, gen, config, inline, stops, journal, by_id, report)
+                    new_tokens += drive(backend, todo, gen, config, inline, stops, journal, by_id, report, check)
                     todo = []
                 except Exception as e:
                     how = _died(server, wait_s=5.0 if isinstance(e, (ServeError, ConnectionError)) else 0.0)
@@ -244,9 +265,9 @@ def run(config: PipelineConfig, gen: GenerateConfig | None = None, backend: Back
         entries = [by_id[r.id] for r in requests]
         records, phi, rejected = corpus_rows(entries, inline)
         raw_files, stats = {}, None
-        if fresh := gen.surrogates == "fresh" and inline:
+        if fresh:
             raw_files = write_raw(out_dir, records, phi)
-            records, phi, done = release(records, phi, gen.seed, training_values(config))
+            records, phi, done = release(records, phi, gen.seed, avoid)
             stats = done.as_dict()
         files = {**write_corpus(out_dir, records, phi, rejected), **raw_files}
         result = GenerateResult(
@@ -255,6 +276,7 @@ def run(config: PipelineConfig, gen: GenerateConfig | None = None, backend: Back
             backend=backend.name if backend else None,
             **summary(records, phi, rejected),
             failed_attempts=sum(e["failed_attempts"] for e in entries),
+            consistency=consistency_counts(entries, gen.reject_inconsistent),
             tokens=sum(e["tokens_total"] for e in entries), generation_s=round(gen_s, 3),
             tokens_per_s=rate(new_tokens, gen_s), records_per_s=rate(n_todo, gen_s),
             slots=backend.slots if backend else 0, resumed=len(kept), torn_lines_dropped=torn,
@@ -269,6 +291,9 @@ def run(config: PipelineConfig, gen: GenerateConfig | None = None, backend: Back
 
 
 def report(m: GenerateResult) -> list[str]:
-    c = m.counts
+    c, k = m.counts, m.consistency
+    model = (f"; the model's own records failed a consistency check in {k['inconsistent_attempts']} of "
+             f"{k['checked_attempts']} valid attempts" + (" (retried)" if k["reject_inconsistent"] else "")
+             if k.get("checked_attempts") else "")
     return [f"{c['valid']}/{c['planned']} valid ({c['valid_fraction']:.1%}), rejected by reason: "
-            f"{m.rejections_by_reason or 'none'}; {m.tokens_per_s} tokens/s → {m.files.get('records')}"]
+            f"{m.rejections_by_reason or 'none'}{model}; {m.tokens_per_s} tokens/s → {m.files.get('records')}"]

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from medgen.core.config import PipelineConfig
 from medgen.core.errors import ConfigError, ServeError
+from medgen.model import precision
 from medgen.serve.backends import Backend, Generation
 
 log = logging.getLogger(__name__)
@@ -198,12 +199,14 @@ def start(config: PipelineConfig, merged_dir: Path) -> tuple[VllmBackend, tuple[
     from vllm import LLM
 
     cuda = torch.cuda.is_available()
+    dtype = vc.dtype if vc.dtype != "auto" else \
+        precision.TORCH_DTYPES[precision.choose("auto", "cuda" if cuda else "cpu", "generate.vllm.dtype").name]
     # On CPU the KV cache is sized by VLLM_CPU_KVCACHE_SPACE, and CUDA graphs do not exist.
-    llm = LLM(model=str(merged_dir), tokenizer=str(merged_dir), dtype=vc.dtype, seed=gen.seed,
+    llm = LLM(model=str(merged_dir), tokenizer=str(merged_dir), dtype=dtype, seed=gen.seed,
               max_model_len=vc.max_model_len or gen.max_tokens + PROMPT_TOKENS, max_num_seqs=vc.max_num_seqs,
               **({"gpu_memory_utilization": vc.gpu_memory_utilization} if cuda else {"enforce_eager": True}))
     log.info("generate: vLLM engine up in %.0f s on %s (%s, %d sequences at once)", time.monotonic() - t0,
-             "CUDA" if cuda else "CPU", vc.dtype, vc.max_num_seqs)
+             "CUDA" if cuda else "CPU", dtype, vc.max_num_seqs)
     backend = VllmBackend("vllm", "in-process", config.serve.model_name, vc.max_num_seqs, engine=_Engine(llm),
                           tokenizer=tok, stops=stops)
     return backend, stops

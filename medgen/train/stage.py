@@ -20,7 +20,7 @@ from typing import Callable
 
 from medgen.core.config import PipelineConfig
 from medgen.core.constants import ADAPTER_DIR, CHECKPOINT_DIR, LIGER_KERNELS, LOSS_PLOT_FILE, SPLIT_FILE
-from medgen.core.errors import ConfigError, TrainInterrupted, TrainOOM
+from medgen.core.errors import ConfigError, MissingUpstream, TrainInterrupted, TrainOOM
 from medgen.core.io import atomic_dir, ensure_dir, owner_only, peak_rss_mb
 from medgen.core.lock import run_lock
 from medgen.core.plots import figure
@@ -29,8 +29,9 @@ from medgen.core.provenance import fingerprint
 from medgen.core.results import PrepareResult, TrainResult
 from medgen.data.dataset import token_lengths
 from medgen.data.prompts import chat_messages
+from medgen.model import precision as precisions
+from medgen.model.loading import load_causal_lm, load_tokenizer, resolve_base
 from medgen.train import distributed, resume
-from medgen.train.modeling import load_causal_lm, load_tokenizer, resolve_base
 from medgen.train.packing import GIB, Layout, memory_model, plan_layout, shape_of, split_across
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class Plan:
 
     device: str
     quantize: bool
-    bf16: bool
+    precision: precisions.Precision
     optimizer: str
     attention: str  # transformers attn_implementation
     kernels: str  # "liger" or "none"
@@ -72,13 +73,15 @@ def plan(config: PipelineConfig) -> Plan:
     quantize = tc.quantization == "nf4" or (tc.quantization == "auto" and device == "cuda")
     if quantize and device == "cpu":
         log.warning("train.quantization=nf4 on CPU: bitsandbytes runs it, but only as a slow smoke test")
-    bf16 = tc.precision == "bf16" and (device == "cpu" or torch.cuda.is_bf16_supported())
+    precision = precisions.choose(tc.precision, device)
     optimizer = tc.optimizer
     if optimizer == "auto":
         optimizer = "paged_adamw_8bit" if quantize and device == "cuda" else "adamw_torch"
     # flash-attention's varlen kernel keeps packed examples apart without a mask; sdpa gets a block-diagonal one.
-    attention = "flash_attention_2" if device == "cuda" and bf16 and _installed("flash_attn") else "sdpa"
-    return Plan(device, quantize, bf16, optimizer, attention, _kernels(tc.kernels, device))
+    # It runs on bf16 GPUs only (Ampere and later); fp16 is auto's pick only on older ones.
+    attention = ("flash_attention_2" if device == "cuda" and precision.name == "bf16" and _installed("flash_attn")
+                 else "sdpa")
+    return Plan(device, quantize, precision, optimizer, attention, _kernels(tc.kernels, device))
 
 
 def to_conversation(row: dict) -> dict:
@@ -91,7 +94,7 @@ def read_rows(prepare_dir: Path, split: str) -> list[dict]:
     """The Alpaca rows of one prepared split."""
     path = prepare_dir / SPLIT_FILE.format(split=split)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run `medgen prepare` first")
+        raise MissingUpstream("prepare", str(path))
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
@@ -120,10 +123,11 @@ def layout(config: PipelineConfig, base: str, tok, rows: list[dict], p: Plan) ->
     tc = config.train
     cuda = p.device == "cuda"
     # On CPU the weights stay float32 and bf16 autocast keeps a bf16 copy of each beside them.
-    weight_bytes = (2 if p.bf16 else 4) if cuda else (6 if p.bf16 else 4)
+    half = p.precision.name != "fp32"
+    weight_bytes = (2 if half else 4) if cuda else (6 if half else 4)
     shape = shape_of(AutoConfig.from_pretrained(base))
     mem = memory_model(tc, shape, budget=memory_budget(tc.memory_budget_gb, p.device), quantized=p.quantize,
-                       weight_bytes=weight_bytes, act_bytes=2 if cuda and p.bf16 else 4,
+                       weight_bytes=weight_bytes, act_bytes=2 if cuda and half else 4,
                        dense_mask=tc.packing and p.attention != "flash_attention_2")
     # Packed, TRL flattens a micro-batch into one sequence, and sdpa then attends over all of it through a
     # block mask: each extra row costs attention over every row before it. On CPU that costs more than a
@@ -142,17 +146,22 @@ def layout(config: PipelineConfig, base: str, tok, rows: list[dict], p: Plan) ->
     return lay
 
 
+def precision_arguments(p: Plan) -> dict:
+    """The Trainer's settings for the chosen precision: bf16 autocast, or fp16 autocast with a dynamic loss scale (its
+    GradScaler), or neither (fp32)."""
+    return {"bf16": p.precision.name == "bf16", "fp16": p.precision.name == "fp16", "use_cpu": p.device == "cpu"}
+
+
 def _quantization_config(p: Plan, double_quant: bool):
     if not p.quantize:
         return None
-    import torch
     from transformers import BitsAndBytesConfig
 
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=double_quant,
-        bnb_4bit_compute_dtype=torch.bfloat16 if p.bf16 else torch.float32,
+        bnb_4bit_compute_dtype=p.precision.torch_dtype,
     )
 
 
@@ -163,7 +172,9 @@ def _load_model(config: PipelineConfig, base: str, p: Plan, checkpointing: bool)
     qc = _quantization_config(p, config.train.double_quant)
     # Data-parallel, each rank holds its own copy on its own GPU (a 4-bit model cannot move after loading).
     device_map = {"": distributed.local_rank()} if p.device == "cuda" else None
-    dtype = torch.bfloat16 if (p.bf16 and p.device == "cuda") else torch.float32
+    # On CUDA the frozen base is held in the compute dtype (PEFT keeps the adapter's own weights in float32, which
+    # fp16's loss scaling needs); on CPU it stays float32 and autocast computes in bf16 where that is native.
+    dtype = p.precision.torch_dtype if p.device == "cuda" else torch.float32
     model = load_causal_lm(base, dtype=dtype, device_map=device_map, quantization_config=qc,
                            attn_implementation=p.attention)
     model.config.use_cache = False
@@ -238,8 +249,7 @@ def build_trainer(config: PipelineConfig, out_dir: Path, callbacks=()) -> Setup:
         activation_checkpointing_kwargs={"use_reentrant": False},
         use_liger_kernel=p.kernels == "liger",
         liger_kernel_config=dict(LIGER_KERNELS) if p.kernels == "liger" else None,
-        bf16=p.bf16,
-        use_cpu=p.device == "cpu",
+        **precision_arguments(p),
         optim=p.optimizer,
         report_to="none",
         seed=config.data.seed,
@@ -256,7 +266,8 @@ def build_trainer(config: PipelineConfig, out_dir: Path, callbacks=()) -> Setup:
     )
     peft_config = LoraConfig(
         r=tc.lora.r, lora_alpha=tc.lora.alpha, lora_dropout=tc.lora.dropout,
-        target_modules=list(tc.lora.target_modules), bias="none", task_type="CAUSAL_LM",
+        target_modules=list(tc.lora.target_modules), layers_to_transform=tc.lora.layers, bias="none",
+        task_type="CAUSAL_LM",
     )
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds if len(val_ds) else None,
@@ -273,6 +284,22 @@ def _same_bytes_each_time(config_file: Path) -> None:
     if isinstance(config.get("target_modules"), list):
         config["target_modules"] = sorted(config["target_modules"])
     config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _checkpoint_state(start: Path | None):
+    """The trainer state a checkpoint holds (step, tokens seen, the run's step count); a fresh one without one."""
+    from transformers import TrainerState
+
+    return TrainerState.load_from_json(str(start / "trainer_state.json")) if start else TrainerState()
+
+
+def _restore(trainer, checkpoint: Path) -> None:
+    """A finished run's last checkpoint as the trainer's model and state, without a step."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    trainer.state = _checkpoint_state(checkpoint)
+    set_peft_model_state_dict(trainer.model, load_file(str(checkpoint / "adapter_model.safetensors")))
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -347,6 +374,7 @@ def run(config: PipelineConfig, on_progress: Callable[[int, int], None] | None =
     if distributed.in_rank() and torch.cuda.is_available():
         torch.cuda.set_device(distributed.local_rank())  # before anything touches the GPU
     rung = config.rung()
+    PrepareResult.from_manifest(config.stage_dir("prepare"))  # MissingUpstream, before anything is written
     out_dir = ensure_dir(config.stage_dir("train"))
     t0 = time.perf_counter()
     with owner_only(), resume.stop_on_signals() as stop:
@@ -365,7 +393,14 @@ def run(config: PipelineConfig, on_progress: Callable[[int, int], None] | None =
                     log.info("train: resuming from %s", start)
                 if p.device == "cuda":
                     torch.cuda.reset_peak_memory_stats()
-                result = trainer.train(resume_from_checkpoint=str(start) if start else None)
+                done_before = _checkpoint_state(start)
+                # The Trainer looks for the end only after a step: resumed from the last checkpoint (a rerun whose
+                # adapter was lost) it would train one step past the end, and make another model.
+                if start is not None and done_before.global_step >= done_before.max_steps > 0:
+                    result = None
+                    _restore(trainer, start)
+                else:
+                    result = trainer.train(resume_from_checkpoint=str(start) if start else None)
             if stop.signal_name is not None and trainer.state.global_step < trainer.state.max_steps:
                 raise TrainInterrupted(rung, stop.signal_name, trainer.state.global_step,
                                        str(setup.checkpoints / f"checkpoint-{trainer.state.global_step}"))
@@ -391,20 +426,23 @@ def run(config: PipelineConfig, on_progress: Callable[[int, int], None] | None =
         train_losses = [h["loss"] for h in history if "loss" in h]
         eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
         tokens = int(trainer.state.num_input_tokens_seen or 0)
-        runtime = result.metrics.get("train_runtime") or wall
+        # The speed of the steps this run trained, not of every step over this run's time.
+        steps_now = trainer.state.global_step - done_before.global_step
+        runtime = result.metrics.get("train_runtime") if result else None
         final_val = metrics.get("eval_loss", eval_losses[-1] if eval_losses else None)
         train_result = TrainResult(
             out_dir=out_dir, wall_s=round(wall, 2),
             **inputs(config),
             base=config.model.base, resolved_base=base, device=p.device,
-            quantization="nf4" if p.quantize else "none", bf16=p.bf16, optimizer=p.optimizer, rung=rung,
+            quantization="nf4" if p.quantize else "none", **p.precision.record(), optimizer=p.optimizer, rung=rung,
             steps=trainer.state.global_step, epochs=round(trainer.state.epoch or 0, 3),
             train_examples=lay.examples,
             final_train_loss=train_losses[-1] if train_losses else None,
-            mean_train_loss=result.metrics.get("train_loss"),
+            mean_train_loss=result.metrics.get("train_loss") if result and steps_now else None,
             final_val_loss=None if final_val is None or math.isnan(final_val) else final_val,
             train_losses=train_losses, val_losses=eval_losses, tokens_seen=tokens,
-            tokens_per_s=round(tokens / runtime, 1) if runtime else None,
+            tokens_per_s=round((tokens - done_before.num_input_tokens_seen) / runtime, 1) if steps_now and runtime
+            else None,
             peak_memory_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1) if p.device == "cuda"
             else round(peak_rss_mb(), 1),
             peak_memory_kind="cuda_allocated" if p.device == "cuda" else "process_rss",

@@ -68,3 +68,25 @@ def test_a_relative_run_dir_is_reused_too(tmp_path, repo_root):
     assert not cfg.run_path.is_absolute()
     assert _ran(cfg, ("prepare",)) == ["prepare"]
     assert _ran(cfg, ("prepare",)) == []
+
+
+def test_a_run_folder_copied_then_moved_elsewhere_is_reused_there(tmp_path, repo_root):
+    """HPC users move runs from scratch to project space: manifests hold paths relative to their own folder, so
+    `cp -a runs/a runs/b` (then removing runs/a) and the same command with run_dir=runs/b skips every stage."""
+    import subprocess
+
+    from conftest import tiny_config
+    from medgen.core.registry import stage
+
+    first = tiny_config(tmp_path / "a", "export.verify=false")
+    assert _ran(first) == list(STAGES)
+    subprocess.run(["cp", "-a", str(first.run_path), str(tmp_path / "b")], check=True)
+    shutil.rmtree(first.run_path)
+    moved = tiny_config(tmp_path / "b", "export.verify=false")
+    assert _ran(moved) == []
+    for name in STAGES:
+        done = stage(name).result.from_manifest(moved.stage_dir(name))
+        assert done.out_dir == moved.stage_dir(name) and done.complete()
+        assert all(Path(p).is_relative_to(moved.run_path) for p in done.outputs), name
+    manifest = json.loads((moved.stage_dir("merge") / "manifest.json").read_text())
+    assert (manifest["out_dir"], manifest["merged_dir"], manifest["adapter"]) == (".", "merged", "../train/adapter")

@@ -13,7 +13,7 @@ from medgen.data.prompts import request_messages
 from medgen.export import gguf_convert
 from medgen.export.logits import verify_gguf
 from medgen.serve import llamacpp
-from medgen.train.modeling import resolve_base
+from medgen.model.loading import resolve_base
 
 pytestmark = pytest.mark.slow  # exports the embedded model and serves its GGUF: the export and serve stages
 

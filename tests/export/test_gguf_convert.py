@@ -18,7 +18,7 @@ ROPE = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq
 def tiny_llama(tmp_path_factory, repo_root):
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from medgen.train.modeling import resolve_base
+    from medgen.model.loading import resolve_base
 
     tok = AutoTokenizer.from_pretrained(resolve_base("embedded"))  # only its tokenizer: no training needed
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,

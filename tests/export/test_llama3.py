@@ -66,12 +66,13 @@ def llama_run(tmp_path_factory, repo_root) -> tuple[PipelineConfig, Path, MergeR
     base = build_model(root / "base")
     # float32: bf16 rounding of this chaotic model's merged weights alone moves the top-1 token at ~10% of
     # positions (measured 0.895 agreement), which would say nothing about the merge itself.
-    config = tiny_config(root / "run", "merge.dtype=float32")
+    config = tiny_config(root / "run", "merge.dtype=float32", "export.outtype=f16")
     train_dir = config.stage_dir("train")
     write_random_adapter(base, train_dir / ADAPTER_DIR)
     TrainResult(
         out_dir=train_dir, wall_s=0.0, base=str(base), resolved_base=str(base), device="cpu", quantization="none",
-        bf16=False, optimizer="none", rung=Rung(r=4, max_seq_length=128), steps=0, epochs=0.0, train_examples=0,
+        precision="fp32", precision_reason="train.precision=fp32", hardware="CPU", hardware_features="",
+        native_bf16=False, optimizer="none", rung=Rung(r=4, max_seq_length=128), steps=0, epochs=0.0, train_examples=0,
         final_train_loss=None, mean_train_loss=None, final_val_loss=None, train_losses=[], val_losses=[],
         tokens_seen=0, tokens_per_s=None, peak_memory_mb=0.0, peak_memory_kind="none",
         adapter_dir=train_dir / ADAPTER_DIR, loss_plot=train_dir / "none.png", checkpoints_dir=train_dir,

@@ -54,6 +54,11 @@ def _serving(export_dir: Path) -> list[str]:
     return out.stdout.split()
 
 
+def _closing_lines(stdout: str) -> dict[str, str]:
+    """`medgen run`'s closing lines ("what: detail") by what they name."""
+    return dict(line.split(": ", 1) for line in stdout.splitlines() if ": " in line)
+
+
 @pytest.mark.slow
 def test_medgen_run_on_the_embedded_default(repo_root, live_server, tmp_path):
     medgen = Path(sys.executable).parent / "medgen"
@@ -64,9 +69,11 @@ def test_medgen_run_on_the_embedded_default(repo_root, live_server, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     serve = json.loads((tmp_path / "serve" / "manifest.json").read_text())
     assert serve["smoke"]["passed"] and serve["smoke"]["n"] == 3
-    assert Path(serve["gguf"]).is_file() and Path(serve["modelfile"]).is_file()
-    assert "smoke test: 3/3 passed" in proc.stderr
-    assert serve["modelfile"] in proc.stderr.replace("\n", "")
+    assert (tmp_path / "serve" / serve["gguf"]).is_file() and (tmp_path / "serve" / serve["modelfile"]).is_file()
+    # It ends by saying what it made: the model, the corpus and its size, the report, the gate's verdict.
+    said = _closing_lines(proc.stdout)
+    assert said["model"].startswith(f"{tmp_path}/serve/Modelfile (GGUF {tmp_path}/export/model-q8_0.gguf); "
+                                    "smoke test 3/3 passed"), said
     train = json.loads((tmp_path / "train" / "manifest.json").read_text())
     # Training taught the format: the loss fell to well under half of the first step's, and validation
     # agrees with training (no divergence).
@@ -78,6 +85,14 @@ def test_medgen_run_on_the_embedded_default(repo_root, live_server, tmp_path):
     # The corpus: valid records, markup stripped, and gold spans covering every header PHI field.
     gen = json.loads((tmp_path / "generate" / "manifest.json").read_text())
     assert gen["counts"]["planned"] == 20 and gen["counts"]["valid_fraction"] >= 0.9, gen["counts"]
+    assert said["corpus"] == (f"{tmp_path}/generate/records.jsonl: {gen['counts']['valid']} records "
+                              f"({gen['counts']['valid']}/20 valid), gold PHI spans in {tmp_path}/generate/"
+                              "records.phi.jsonl")
+    assert said["report"] == f"{tmp_path}/evaluate/REPORT.md (and {tmp_path}/evaluate/report.html)"
+    verdict = json.loads((tmp_path / "evaluate" / "manifest.json").read_text())["gate"]
+    assert said["gate"] == "PASSED" if verdict["passed"] else said["gate"].startswith(f"FAILED: {verdict['reasons'][0]}")
+    # Generate retried what the consistency checks rejected, and the model's own rate is on record.
+    assert gen["consistency"]["reject_inconsistent"] and gen["consistency"]["checked_attempts"] >= gen["counts"]["valid"]
     records = [json.loads(x) for x in (tmp_path / "generate" / "records.jsonl").read_text().splitlines()]
     phi = [json.loads(x) for x in (tmp_path / "generate" / "records.phi.jsonl").read_text().splitlines()]
     assert len(records) == len(phi) == gen["counts"]["valid"]
@@ -100,8 +115,17 @@ def test_medgen_run_on_the_embedded_default(repo_root, live_server, tmp_path):
     again = subprocess.run([str(medgen), "run", "--config", "configs/default.yaml", "--set", f"run_dir={tmp_path}"],
                            capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert json.loads(again.stdout)["skipped"] == list(stages), again.stdout[-2000:]
+    assert _closing_lines(again.stdout)["skipped (made from these inputs)"] == ", ".join(stages), again.stdout
     print(f"no-op rerun: {time.monotonic() - t0:.1f} s")
+    # A run folder can move: a copy, run with its own run_dir, skips every stage and names its own files.
+    copy = tmp_path.parent / f"{tmp_path.name}-copy"
+    subprocess.run(["cp", "-a", str(tmp_path), str(copy)], check=True)
+    moved = subprocess.run([str(medgen), "run", "--config", "configs/default.yaml", "--set", f"run_dir={copy}"],
+                           capture_output=True, text=True, env=env, timeout=600)
+    assert moved.returncode == 0, moved.stderr[-3000:]
+    said = _closing_lines(moved.stdout)
+    assert said["skipped (made from these inputs)"] == ", ".join(stages), moved.stdout
+    assert said["corpus"].startswith(f"{copy}/generate/records.jsonl: ") and said["model"].startswith(f"{copy}/serve/")
     # PHI never leaves the run directory: no training or generated PHI value in any artifact, log or state
     # message the run sent to Prefect.
     needles = _needles(tmp_path)

@@ -126,7 +126,7 @@ def families(tmp_path_factory) -> dict[str, tuple[object, bool]]:
     """name -> (tokenizer, whether the GGUF adds BOS)."""
     from transformers import AutoTokenizer
 
-    from medgen.train.modeling import resolve_base
+    from medgen.model.loading import resolve_base
 
     out = {
         "qwen2.5": (tokenizer_only(QWEN25, ["<|im_start|>", "<|im_end|>"], None, "<|im_end|>"), False),

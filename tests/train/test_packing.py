@@ -116,7 +116,7 @@ def test_changing_example_b_leaves_example_a_unchanged(repo_root, attention, dev
     import torch
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from medgen.train.modeling import load_causal_lm, load_tokenizer, resolve_base
+    from medgen.model.loading import load_causal_lm, load_tokenizer, resolve_base
 
     if attention == "flash_attention_2":
         pytest.importorskip("flash_attn", reason="flash-attn is not installed")
@@ -199,7 +199,7 @@ def memory(budget_tokens: float, static: float = 1.0, ckpt: float = 1.0, no_ckpt
 LAYOUT_CASES = [
     # (overrides, lengths, budget in checkpointed tokens, expected layout fields)
     # auto: the p99 of the lengths rounded up to 64; one example is longer and is counted as cut.
-    (["train.max_seq_length=auto"], [500] * 99 + [900], 10_000,
+    (["train.max_seq_length=auto", "train.batch_size=2"], [500] * 99 + [900], 10_000,
      dict(max_seq_length=512, truncated=1, rows=2, grad_accum=1)),
     # auto, but a row of 512 does not fit the budget: the longest that does.
     (["train.max_seq_length=auto"], [500] * 100, 300, dict(max_seq_length=256, truncated=100)),
@@ -266,7 +266,7 @@ def test_8b_config_keeps_full_records_whole_on_a_24gb_card(repo_root, tmp_path):
     """The production config on its card: full records (measured with the embedded tokenizer, which spends
     more tokens on them than Llama 3's) are no longer cut, and the planned step fits 22 GiB."""
     from medgen.data.dataset import token_lengths
-    from medgen.train.modeling import load_tokenizer, resolve_base
+    from medgen.model.loading import load_tokenizer, resolve_base
 
     prod = load_config("configs/llama31-8b-qlora.yaml")
     assert prod.train.max_seq_length == "auto" and prod.train.packing

@@ -186,3 +186,27 @@ def test_killed_and_signalled_training_resumes_and_matches_an_uninterrupted_run(
     b = load_file(straight / "train" / "adapter" / "adapter_model.safetensors")
     assert a.keys() == b.keys()
     assert max(float((a[k].float() - b[k].float()).abs().max()) for k in a) < 1e-4
+
+
+@pytest.mark.slow
+def test_a_rerun_that_finds_the_final_checkpoint_trains_no_further_step(trained, tmp_path):
+    """The adapter lost, the checkpoint of the last step left: the rerun takes that checkpoint's weights as they are
+    (the Trainer alone would train one step past the end, and make another model)."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from medgen.train import stage as train
+
+    cfg, done = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(cfg.run_path, copy)
+    shutil.rmtree(copy / "train" / "adapter")
+    (copy / "train" / "manifest.json").unlink()
+    again = train.run(tiny_config(copy))
+    assert again.resumed_from_step == done.steps == again.steps == 2
+    assert sorted(p.name for p in again.checkpoints_dir.iterdir()) == sorted(p.name for p in done.checkpoints_dir.iterdir())
+    assert again.tokens_seen == done.tokens_seen and again.train_losses == done.train_losses
+    assert again.tokens_per_s is None, "no step was trained, so no speed was measured"
+    a, b = (load_file(r.adapter_dir / "adapter_model.safetensors") for r in (again, done))
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)

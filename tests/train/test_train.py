@@ -7,7 +7,9 @@ import pytest
 from medgen.core.config import Rung
 from medgen.core.constants import INSTRUCTION
 from medgen.core.errors import ConfigError, LadderExhausted, TrainOOM
+from medgen.core.results import TrainResult
 from medgen.data import prepare
+from medgen.model import precision
 from medgen.train import stage as train
 from medgen.train.ladder import walk_ladder
 
@@ -143,6 +145,39 @@ def test_cuda_request_without_gpu_is_a_config_error(repo_root, tmp_path):
         pytest.skip("this machine has a GPU")
     with pytest.raises(ConfigError, match="train.device"):
         train.plan(tiny_config(tmp_path, "train.device=cuda"))
+
+
+AVX2_ONLY = precision.Hardware("cpu", "AMD EPYC 7B12", False, "torch CPU capability AVX2; AMX no; AVX-512 BF16 no")
+T4 = precision.Hardware("cuda", "Tesla T4", False, "compute capability 7.5; bf16 no")
+
+
+@pytest.mark.slow
+def test_auto_trains_in_fp32_on_a_cpu_without_native_bf16(repo_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(precision, "cpu", lambda: AVX2_ONLY)
+    cfg = tiny_config(tmp_path, "train.max_steps=1", "train.save_steps=1")
+    assert cfg.train.precision == "auto"
+    prepare.run(cfg)
+    result = train.run(cfg)
+    m = json.loads((result.out_dir / "manifest.json").read_text())
+    assert (m["precision"], m["hardware"], m["native_bf16"], m["bf16_slowdown"]) == ("fp32", "AMD EPYC 7B12", False, None)
+    assert m["precision_reason"] == f"auto: AMD EPYC 7B12 ({AVX2_ONLY.features}) has no native bf16 (torch would " \
+                                    "emulate it)"
+
+
+def test_auto_on_a_gpu_without_bf16_trains_fp16_with_loss_scaling_and_fp16_qlora_compute(repo_root, tmp_path,
+                                                                                         monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(precision, "cuda", lambda index=0: T4)
+    p = train.plan(tiny_config(tmp_path))
+    assert (p.device, p.quantize, p.precision.name, p.attention) == ("cuda", True, "fp16", "sdpa")
+    assert train.precision_arguments(p) == {"bf16": False, "fp16": True, "use_cpu": False}
+    assert train._quantization_config(p, double_quant=True).bnb_4bit_compute_dtype == torch.float16
+    record = p.precision.record()
+    assert record["precision"] == "fp16" and record["precision_reason"].startswith("auto: Tesla T4 (compute "
+                                                                                   "capability 7.5; bf16 no)")
+    assert set(record) <= set(TrainResult.model_fields)
 
 
 @pytest.mark.cuda
