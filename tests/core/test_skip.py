@@ -39,7 +39,7 @@ def test_rerun_skips_done_stages_and_a_change_redoes_its_downstream(tmp_path, re
     # Incomplete outputs are redone: an interrupted stage (no manifest), an output removed since.
     (run / "export" / "manifest.json").unlink()
     assert _ran(cfg) == ["export"]
-    gguf = Path(json.loads((run / "export" / "manifest.json").read_text())["gguf"])
+    gguf = run / "export" / json.loads((run / "export" / "manifest.json").read_text())["gguf"]
     gguf.unlink()
     assert _ran(cfg) == ["export"]
     # A truncated GGUF: nothing downstream builds on it, and the next run redoes it.

@@ -34,9 +34,12 @@ def _closed(url: str) -> bool:
 def test_llamacpp_serves_writes_modelfile_and_scores(exported):
     with pytest.raises(SmokeTestFailed) as e:
         serve.run(exported)
-    # A 2-step model does not write whole records in 48 tokens: the smoke test must say so, per prompt.
+    # A 2-step model does not write whole records in 48 tokens: the smoke test must say so, per prompt, naming
+    # what each lacks (cut at the limit, or stopped short of the header and sections).
     assert len(e.value.scores) == 3 and not any(s["passed"] for s in e.value.scores)
-    assert "Female/PSYCHIATRY: no stop token" in str(e.value)
+    for s in e.value.scores:
+        assert f"{s['sex']}/{s['service']}: " in str(e.value) and s["reasons"]
+        assert set(s["reasons"]) & {"no stop token", "missing fields", "too few sections"}, s["reasons"]
     manifest = json.loads((exported.stage_dir("serve") / "manifest.json").read_text())
     assert manifest["backend"] == "llamacpp" and "ollama" in manifest["notes"][0]
     assert manifest["url"].startswith("http://127.0.0.1:")
