@@ -24,7 +24,7 @@ class FakeBackend(Backend):
     `cut_seeds` end on the length limit (no stop token), `wrong_services` answer with another service,
     `before_chat` runs first on every call (a test's assertion about the outside world), `rewrite` changes each
     record before it is marked up (a memorizing model, a model that cannot count), `dies_after` calls the server
-    is killed: it answers no more and reads as killed by SIGKILL."""
+    is killed: it answers no more and reads as killed by SIGKILL; `layout` names the one layout to write."""
 
     delay: float = 0.0
     cut_seeds: frozenset = frozenset()
@@ -32,6 +32,7 @@ class FakeBackend(Backend):
     before_chat: Callable[[], None] | None = None
     rewrite: Callable[[Record, int], Record] | None = None
     profile: str = "compact"
+    layout: str | None = None  # every record in this layout (the tests that edit MIMIC's labels), else drawn
     dies_after: int | None = None
     calls: list = field(default_factory=list)
     stopped_server: bool = False
@@ -53,7 +54,7 @@ class FakeBackend(Backend):
             service = "MEDICINE"
         fake = Faker("en_US")
         fake.seed_instance(seed)
-        rec = build_record(fake, random.Random(seed), self.profile, sex, service)
+        rec = build_record(fake, random.Random(seed), self.profile, sex, service, layout=self.layout)
         if self.rewrite:
             rec = self.rewrite(rec, seed)
         time.sleep(self.delay)

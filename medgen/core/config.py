@@ -11,7 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from medgen.core.constants import LORA_TARGETS, OUTTYPES, SEXES
+from medgen.core.constants import LAYOUTS, LORA_TARGETS, OUTTYPES, SEXES
 from medgen.core.errors import ConfigError
 
 
@@ -90,6 +90,9 @@ class DataConfig(_Model):
         "such as <SOCIAL_HISTORY>. Neither is a PHI span (docs/MIMIC_RULES.md).")
     n_records: int = Field(200, ge=3, description="Synthetic records to build (source=synthetic).")
     profile: Literal["compact", "full"] = Field("compact", description="Synthetic record length profile.")
+    layouts: list[str] | None = Field(
+        None, description="Synthetic records' layouts, drawn with the profile's weights among these; unset: all of "
+        f"{', '.join(LAYOUTS)} (docs/data.md).")
     seed: int = Field(0, description="Seed for record generation and splitting.")
     split: SplitConfig = Field(default_factory=SplitConfig)
     canaries: CanaryConfig = Field(default_factory=CanaryConfig)
@@ -97,6 +100,15 @@ class DataConfig(_Model):
         "auto", description="'inline' wraps every PHI value of the training targets in markup (see README), so "
         "the model labels its own PHI; needs known spans (synthetic, mimic). 'auto' is inline where spans are "
         "known, none for alpaca.")
+
+    @field_validator("layouts")
+    @classmethod
+    def _known_layouts(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            unknown = [name for name in v if name not in LAYOUTS]
+            if unknown or not v:
+                raise ValueError(f"expected one or more of {', '.join(LAYOUTS)}, got {unknown or v}")
+        return v
 
     @model_validator(mode="after")
     def _source_needs_path(self) -> DataConfig:
@@ -516,6 +528,10 @@ class GateConfig(_Model):
         0.05, ge=0.0, le=1.0, description="Largest fraction of released records failing any internal consistency "
         "check (age vs date of birth, titles and pronouns vs Sex, dates in order, weekdays, length of stay, one "
         "patient name, diagnosis vs service).")
+    max_difficulty_gap: float | None = Field(
+        None, ge=0.0, le=1.0, description="Largest gap, in strict F1, between a CRF trained on the shipped hand-written "
+        "notes scored on the released corpus and the same CRF scored on hand-written notes it never saw (leave-"
+        "patients-out): how much the corpus flatters a tool tested on it. None reports it without gating on it.")
     min_utility_ratio: float = Field(
         0.5, ge=0.0, description="Smallest strict F1 of a de-identification tagger trained on the released records, "
         "as a fraction of the same tagger's F1 when trained on as many training records, both tested on the external "

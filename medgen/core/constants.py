@@ -14,6 +14,9 @@ INSTRUCTION = (
 INSTRUCTION_INLINE_MARKUP = INSTRUCTION + " Mark every PHI value inline as [[category value]]."
 INPUT_TEMPLATE = "Generate discharge record for: Sex: {sex}, Medical Service: {service}"
 SEXES = ("Male", "Female")
+# The synthetic engine's discharge-summary layouts (medgen/data/record_format.py STYLES holds each one's labels
+# and headings); named here so that configs can choose among them without importing the engine.
+LAYOUTS = ("mimic", "narrative", "va", "community", "letter", "tabular")
 
 # prepare
 SPLITS = ("train", "val", "test")

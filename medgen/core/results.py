@@ -398,6 +398,9 @@ class EvaluateResult(StageResult):
     external_utility: Optional[dict] = Field(None, description="Taggers trained on the released corpus, the training "
                                              "split and both, scored on each external gold set (strict and partial, "
                                              "F1 and F2, per category, bootstrap intervals, token recall).")
+    difficulty: Optional[dict] = Field(None, description="A CRF trained on the shipped hand-written notes: its scores "
+                                       "on the released corpus, on hand-written notes leave-patients-out, and the "
+                                       "gap (strict F1); None when the records carry no PHI labels.")
     canaries: Optional[dict] = Field(None, description="Canary extraction from the `canaries` stage (status "
                                      "'measured', 'not run' or 'stale'); None when prepare planted no canaries.")
     surface_forms: Optional[dict] = Field(None, description="Per PHI category: spans, surface forms and the "

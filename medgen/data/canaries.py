@@ -153,7 +153,8 @@ def plant(dc: DataConfig, examples: list[Example]) -> Planting:
         seed = f"medgen-canary/{dc.seed}/{i}"
         fake = Faker("en_US")
         fake.seed_instance(seed)
-        record = build_record(fake, random.Random(seed), dc.profile)
+        # In the MIMIC layout: a canary's identity is then written where the registry expects it.
+        record = build_record(fake, random.Random(seed), dc.profile, layout="mimic")
         name, mrn, phone = _patient(record)
         new_mrn = new_phone = ""
         while not new_mrn or new_mrn in words or new_mrn in used:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from faker import Faker
 
+from medgen.data.phi import names, places
+
 
 @dataclass(frozen=True)
 class Person:
@@ -29,6 +31,8 @@ class Person:
     hospital: str
     city: str
     phone: str
+    state: str = "MA"  # the city's, as a postal code
+    zip: str = "02115"  # a ZIP code of the city
 
     @property
     def name(self) -> str:
@@ -41,11 +45,11 @@ class Person:
 
 
 def first_name(fake: Faker, sex: str) -> str:
-    return fake.first_name_male() if sex == "Male" else fake.first_name_female()
+    return names.first_name(fake.random, sex)
 
 
 def doctor_name(fake: Faker) -> str:
-    return f"{fake.first_name()} {fake.last_name()}"
+    return names.full_name(fake.random)
 
 
 def phone_number(fake: Faker) -> str:
@@ -68,17 +72,17 @@ def birth_date(rng: random.Random, admit: dt.date, age: int) -> dt.date:
 
 
 def draw_person(fake: Faker, rng: random.Random, sex: str, ages: tuple[int, int],
-                admitted: tuple[dt.date, dt.date], stay_days: tuple[int, int],
-                hospital_kinds: tuple[str, ...]) -> Person:
-    """A person of `sex` aged within `ages`, admitted within `admitted` for a stay within `stay_days`."""
-    first = first_name(fake, sex)
-    last = fake.last_name()
+                admitted: tuple[dt.date, dt.date], stay_days: tuple[int, int]) -> Person:
+    """A person of `sex` aged within `ages`, admitted within `admitted` for a stay within `stay_days`, living in a
+    real US city (medgen.data.phi.places), treated in a hospital named as hospitals are."""
+    first, last = names.full_name(fake.random, sex).split(" ", 1)
     age = rng.randint(*ages)
     admit = fake.date_between(*admitted)
     discharge = admit + dt.timedelta(days=rng.randint(*stay_days))
     dob = birth_date(rng, admit, age)
     mrn = str(rng.randint(1_000_000, 9_999_999))
     attending = doctor_name(fake)
-    hospital = f"{fake.last_name()} {rng.choice(hospital_kinds)}"
-    return Person(sex, first, last, age, admit, discharge, dob, mrn, attending, hospital, fake.city(),
-                  phone_number(fake))
+    hospital = places.hospital(rng)
+    home = places.city(rng)
+    return Person(sex, first, last, age, admit, discharge, dob, mrn, attending, hospital, home.name,
+                  phone_number(fake), home.state, home.zip)

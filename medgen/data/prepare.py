@@ -21,13 +21,13 @@ from medgen.data.prompts import instruction, make_input, parse_input
 log = logging.getLogger(__name__)
 
 
-def synthetic_examples(n: int, seed: int, profile: str) -> list[Example]:
+def synthetic_examples(n: int, seed: int, profile: str, layouts: list[str] | None = None) -> list[Example]:
     from medgen.data.synthetic import records
 
     return [
         Example(INSTRUCTION, make_input(r.sex, r.service), r.text, r.patient_id,
                 [{"start": s.start, "end": s.end, "category": s.category, "text": s.text} for s in r.spans])
-        for r in records(n, seed, profile)
+        for r in records(n, seed, profile, layout=layouts)
     ]
 
 
@@ -78,7 +78,7 @@ def load_examples(config: PipelineConfig) -> tuple[list[Example], dict | None]:
         from medgen.data.annotated import annotated_examples
 
         return annotated_examples(dc)
-    return synthetic_examples(dc.n_records, dc.seed, dc.profile), None
+    return synthetic_examples(dc.n_records, dc.seed, dc.profile, dc.layouts), None
 
 
 def training_row(ex: Example, inline_markup: bool) -> dict:

@@ -49,7 +49,8 @@ def _canary_reasons(c: dict, gate: GateConfig) -> list[str]:
             f"{others})"]
 
 
-def judge(valid: dict, privacy_: dict, utility_: dict | None, canaries: dict | None, gate: GateConfig) -> dict:
+def judge(valid: dict, privacy_: dict, utility_: dict | None, canaries: dict | None, gate: GateConfig,
+          difficulty: dict | None = None) -> dict:
     """{'passed', 'reasons'}: every threshold missed, with its figures. What cannot be measured fails: a corpus
     is released on evidence, not on its absence."""
     reasons: list[str] = []
@@ -112,4 +113,13 @@ def judge(valid: dict, privacy_: dict, utility_: dict | None, canaries: dict | N
             f1 = (f"F1 {utility_['synthetic']['micro']['f1']} trained on generated records vs "
                   f"{utility_['train']['micro']['f1']} on training records (test split)")
         reasons.append(f"utility: {f1} (ratio {utility_['ratio']} < gate.min_utility_ratio {gate.min_utility_ratio})")
+    if gate.max_difficulty_gap is not None:
+        if difficulty is None:
+            reasons.append("difficulty not measured: the released records carry no PHI labels")
+        elif difficulty["gap"] > gate.max_difficulty_gap:
+            reasons.append(f"difficulty: a CRF trained on the hand-written notes scores strict F1 "
+                           f"{difficulty['corpus']['strict']['micro']['f1']} on the released corpus vs "
+                           f"{difficulty['reference']['strict']['micro']['f1']} on hand-written notes it never saw "
+                           f"(gap {difficulty['gap']} > gate.max_difficulty_gap {gate.max_difficulty_gap}): the corpus "
+                           "is easier than real notes")
     return {"passed": not reasons, "reasons": reasons}

@@ -139,7 +139,24 @@ def sections_of(m: dict, gate: dict) -> list[Section]:
             [("", (["category", "synthetic P", "synthetic R", "synthetic F1", "train P", "train R", "train F1",
                     "test support"], per))], []))
     out += external_sections(m.get("external_utility"))
+    out.append(difficulty_section(m.get("difficulty")))
     return out
+
+
+def difficulty_section(d: dict | None) -> Section:
+    title = "7. Difficulty: is the corpus as hard to de-identify as real notes?"
+    if not d:
+        return Section(title, "Not measured: the released records carry no PHI labels.", [], [])
+    rows = [[name, *(_ci(s[k]["micro"][x], s[k]["micro"][f"{x}_ci"]) for k in ("strict", "partial") for x in ("f1",)),
+             _ci(s["strict"]["micro"]["f2"], s["strict"]["micro"]["f2_ci"]), _ci(s["token_recall"], s["token_recall_ci"])]
+            for name, s in ((f"this corpus ({d['records']} records)", d["corpus"]),
+                            (f"hand-written notes, leave-patients-out ({d['reference']['notes']} notes)",
+                             d["reference"]))]
+    return Section(title, f"A CRF trained on the {d['reference']['notes']} hand-written notes shipped with medgen, "
+                   "scored on this corpus and, trained on the other patients' notes, on each held-out patient's. The gap "
+                   f"(strict F1) is how much the corpus flatters a tool tested on it: {d['gap']:+.3f} "
+                   "(gate.max_difficulty_gap gates on it where set).",
+                   [("", (["tested on", "strict F1", "partial F1", "strict F2", "PHI tokens caught"], rows))], [])
 
 
 def _ci(value, ci) -> str:
@@ -178,6 +195,12 @@ def scorecard(m: dict, gate: dict) -> Section:
             rows.append([f"utility on {name} ({s['notes']} notes): tagger trained on {_TAGGER[tagger]}",
                          f"strict F1 {_ci(micro['f1'], micro['f1_ci'])}, F2 {_ci(micro['f2'], micro['f2_ci'])}, "
                          f"PHI tokens caught {_ci(s[tagger]['token_recall'], s[tagger]['token_recall_ci'])}"])
+    if d := m.get("difficulty"):
+        rows.append(["difficulty: a CRF trained on the shipped hand-written notes",
+                     f"strict F1 {_ci(d['corpus']['strict']['micro']['f1'], d['corpus']['strict']['micro']['f1_ci'])} "
+                     f"on this corpus vs {_ci(d['reference']['strict']['micro']['f1'], d['reference']['strict']['micro']['f1_ci'])} "
+                     f"on hand-written notes (leave-patients-out): gap {d['gap']:+.3f}, how much the corpus flatters a "
+                     "tool tested on it"])
     return Section("Scorecard", "The verdict and the first figure of each family; 95% bootstrap intervals over notes "
                    "in brackets. The sections below hold the rest.", [("", (["", ""], rows))], [])
 

@@ -41,7 +41,7 @@ from medgen.evaluate.corpus import distinct, index, load_generated, load_split
 from medgen.evaluate.figures import diversity, fidelity, privacy, surface_forms, utility, validity
 from medgen.evaluate.gate import canary_figures, judge
 from medgen.evaluate.report import LENGTH_PLOT, PHI_PLOT, html_report, markdown, plots, sections_of
-from medgen.evaluate.utility import external_utility
+from medgen.evaluate.utility import difficulty, external_utility
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +91,12 @@ def run(config: PipelineConfig) -> EvaluateResult:
         "privacy": _timed(timings, "privacy", privacy, raw_x, gen_x, ctl_x, train_x, ev),
         "utility": _timed(timings, "utility", utility, generated, train, test, ev),
         "external_utility": _timed(timings, "external utility", external_utility, generated, train, ev),
+        "difficulty": _timed(timings, "difficulty", difficulty, list(zip(generated.texts, generated.spans))
+                             if generated.spans is not None else [], ev),
     }
     figures["canaries"], _ = canary_figures(config, prepared)
     gate = judge(figures["validity"], figures["privacy"], figures["external_utility"] or figures["utility"],
-                 figures["canaries"], config.gate)
+                 figures["canaries"], config.gate, figures["difficulty"])
     sizes = {"generated": len(generated), "train": len(train), "test": len(test)}
     figures["surface_forms"] = surface_forms(generated, train)
     out_dir = config.stage_dir("evaluate")

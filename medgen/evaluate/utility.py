@@ -115,6 +115,100 @@ def _tested(predict, docs: list[Document]) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(per_note), np.array(tokens, dtype=np.int64)
 
 
+def documents(records: list[tuple[str, list[dict]]], prefix: str = "r") -> list[Document]:
+    return [Document(f"{prefix}{i}", text, list(spans)) for i, (text, spans) in enumerate(records)]
+
+
+def handwritten() -> list[Document]:
+    """The hand-written notes shipped with medgen (the real-notes reference)."""
+    return read(test_set_folder(BUILTIN))
+
+
+def tested(train: list[tuple[str, list[dict]]], test: list[Document], ev: EvaluateConfig
+           ) -> tuple[np.ndarray, np.ndarray, int]:
+    """A CRF trained on `train` (text, spans) records, run on `test`: its per-note counts, its per-note PHI token
+    counts, and its training tokens."""
+    with trained_tagger(train, ev.crf_max_iterations) as (predict, tokens):
+        per_note, tok = _tested(predict, test)
+    return per_note, tok, tokens
+
+
+def scored(train: list[tuple[str, list[dict]]], test: list[Document], ev: EvaluateConfig) -> dict:
+    """A CRF trained on `train` (text, spans) records, scored on `test` with every figure and its interval."""
+    per_note, tok, tokens = tested(train, test, ev)
+    return {"train_tokens": tokens, "notes": len(test), **score(per_note, tok, ev.utility_bootstrap, ev.seed)}
+
+
+def difference(a: np.ndarray, b: np.ndarray, resamples: int, seed: int) -> dict:
+    """Strict micro F1 of tagger b minus tagger a on the same notes (per-note counts of each), with a paired
+    bootstrap interval: both scored on the same resampled notes, so the notes' own spread cancels."""
+    draws = np.random.default_rng(seed).integers(0, len(a), size=(resamples, len(a)))
+    f1 = [_prf(c[draws].sum(axis=1)[:, 0].sum(axis=1), partial=False)[2] for c in (a, b)]
+    whole = [_prf(c[:, 0].sum(axis=(0, 1)), partial=False)[2] for c in (a, b)]
+    return {"f1_difference": round(float(whole[1] - whole[0]), 4), "f1_difference_ci": _interval(f1[1] - f1[0])}
+
+
+def patients_out(docs: list[Document], ev: EvaluateConfig, folds: int = 5) -> dict:
+    """The real-notes reference: a CRF trained on the other patients' notes, tested on each held-out patient's
+    (`folds` folds of whole patients), every note scored once; figures pooled over the folds."""
+    patients = sorted({d.patient or d.id for d in docs})
+    order = [patients[i] for i in np.random.default_rng(ev.seed).permutation(len(patients))]
+    fold_of = {p: i % folds for i, p in enumerate(order)}
+    per_note, tokens, trained = [], [], 0
+    for k in range(folds):
+        held = [d for d in docs if fold_of[d.patient or d.id] == k]
+        if not held:
+            continue
+        with trained_tagger([(d.text, d.spans) for d in docs if fold_of[d.patient or d.id] != k],
+                            ev.crf_max_iterations) as (predict, n):
+            notes, tok = _tested(predict, held)
+        per_note.append(notes)
+        tokens.append(tok)
+        trained = max(trained, n)
+    return {"train_tokens": trained, "notes": len(docs), "folds": folds,
+            **score(np.concatenate(per_note), np.concatenate(tokens), ev.utility_bootstrap, ev.seed)}
+
+
+def _cached(notes: list[Document], ev: EvaluateConfig) -> dict:
+    """`patients_out` of the shipped notes: the same for the same notes and settings, so it is kept (figures only) in
+    medgen's cache and computed once per machine."""
+    import hashlib
+    import json
+
+    from medgen.core.io import atomic_write_text
+    from medgen.model.loading import cache_root
+
+    key = hashlib.sha256(json.dumps([[d.id, d.text, d.spans] for d in notes], sort_keys=True).encode()
+                         + f"{ev.crf_max_iterations}/{ev.utility_bootstrap}/{ev.seed}".encode()).hexdigest()[:16]
+    path = cache_root() / "utility" / f"handwritten-patients-out-{key}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    reference = patients_out(notes, ev)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(reference))
+    except OSError:
+        pass  # a read-only cache: computed again next time
+    return reference
+
+
+def difficulty(corpus: list[tuple[str, list[dict]]], ev: EvaluateConfig) -> dict | None:
+    """How hard the corpus is to de-identify, against real notes: a CRF trained on the shipped hand-written notes,
+    scored on the corpus and, leave-patients-out, on hand-written notes it never saw. `gap` (strict micro F1
+    points) is how much the corpus flatters a tool tested on it; None without labelled records."""
+    if not corpus:
+        return None
+    notes = handwritten()
+    n = min(len(corpus), ev.utility_max_records)
+    test = documents([corpus[i] for i in sample(len(corpus), n, ev.seed)])
+    on_corpus = scored([(d.text, d.spans) for d in notes], test, ev)
+    reference = _cached(notes, ev)
+    gap = on_corpus["strict"]["micro"]["f1"] - reference["strict"]["micro"]["f1"]
+    return {"test_set": BUILTIN, "records": n, "corpus": on_corpus, "reference": reference, "gap": round(gap, 4)}
+
+
 def external_utility(generated: Corpus, train: Corpus, ev: EvaluateConfig) -> dict | None:
     """Per test set: the three taggers' scores, and the ratio the gate reads (strict micro F1 of the tagger trained
     on the released corpus over that of the tagger trained on the training split). None without labels."""

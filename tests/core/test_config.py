@@ -17,6 +17,9 @@ from medgen.core.errors import ConfigError
         (["data.source=alpaca"], ["data.path"]),
         # enum
         (["train.quantization=int3"], ["train.quantization", "'int3'"]),
+        # a layout the engine does not write: the known ones listed
+        (["data.layouts=[mimic, soap]"], ["--set data.layouts", "expected one or more of mimic, narrative", "['soap']"]),
+        (["data.layouts=[]"], ["--set data.layouts", "got []"]),
     ],
 )
 def test_single_problem_is_reported_with_key_path(repo_root, overrides, expected):

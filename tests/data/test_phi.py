@@ -9,9 +9,9 @@ import pytest
 from medgen.data import markup
 from medgen.data.phi import dates as D
 from medgen.data.phi.categories import BY_NAME, I2B2, category, i2b2_category
-from medgen.data.phi.forms import count_forms, surface_form
+from medgen.data.phi.forms import surface_form
 from medgen.data.phi.surrogates import MAKERS, Avoid, surrogate
-from medgen.data.record_format import header_value
+from medgen.data.record_format import header_value, person_name
 from medgen.data.synthetic import records
 from medgen.evaluate import metrics
 
@@ -101,11 +101,12 @@ def test_spans_are_exact_and_round_trip_through_the_markup(passed):
 
 def test_every_value_is_fresh_and_the_text_between_them_is_kept(passed):
     for r, text, spans, stats in passed:
-        # An age, a state, a weekday or a month alone may come out the same by chance; nothing else may.
+        # An age, a state, a weekday or a month alone may come out the same by chance, and so may a day without its
+        # year (one shift moves every date of the record, and may land one on another's day); nothing else may.
         chance = {"AGE", "LOCATION:STATE"}
         old = {s.text for s in r.spans}
         same = [s["text"] for s in spans if s["category"] not in chance and s["text"] in old and len(s["text"]) > 3
-                and not (s["category"] == "DATE" and D.parse(s["text"]).day is None)]
+                and not (s["category"] == "DATE" and None in (D.parse(s["text"]).day, D.parse(s["text"]).year))]
         assert not same, (r.patient_id, same)
         assert sum(stats.replaced.values()) == len(spans) and stats.unparsed_dates == 0
         # Outside the spans only a few words may change: a weekday, "a"/"an", a title.
@@ -114,8 +115,10 @@ def test_every_value_is_fresh_and_the_text_between_them_is_kept(passed):
 
 def test_one_person_one_new_name_in_every_form(passed):
     for r, text, spans, _ in passed:
-        first, last = header_value(r.text, "Name").split()
-        new_first, new_last = header_value(text, "Name").split()
+        first, last = person_name(header_value(r.text, "Name"))
+        new_first, new_last = person_name(header_value(text, "Name"))
+        if first == last:
+            continue  # "Daniel Daniel": a one-word mention names either part
         assert (new_first, new_last) != (first, last)
         for old, new in zip(r.spans, spans):
             if old.category != "NAME:PATIENT":
@@ -149,16 +152,25 @@ def test_identifiers_keep_their_format(passed):
 
 
 def test_forms_are_kept_per_category(passed):
-    def unpadded(forms):  # "11/23/2091" shows no padding: M/D/YYYY and MM/DD/YYYY count as one form here
-        out = Counter()
-        for form, n in forms.items():
-            out[form.replace("MM", "M").replace("DD", "D")] += n
-        return out
+    def form(text, s):
+        return surface_form(s["category"], s["text"], text[max(0, s["start"] - 12):s["start"]],
+                            text[s["end"]:s["end"] + 12])
 
-    before = count_forms((r.text, _spans(r)) for r, *_ in passed)
-    after = count_forms((text, spans) for _, text, spans, _ in passed)
     for cat in ("DATE", "CONTACT:PHONE", "AGE", "NAME:DOCTOR", "NAME:PATIENT"):
-        assert unpadded(after[cat]) == unpadded(before[cat]), cat
+        before, after = Counter(), Counter()
+        for r, text, spans, _ in passed:
+            for old, new in zip(_spans(r), spans):
+                if old["category"] != cat:
+                    continue
+                pair = [form(r.text, old), form(text, new)]
+                # "11/23/2091" shows no padding: M/D/YYYY and MM/DD/YYYY count as one form here; "May" is both a
+                # month's name and its abbreviation, so a date in May on either side counts as abbreviated.
+                pair = [f.replace("MM", "M").replace("DD", "D") for f in pair]
+                if "May" in old["text"] or "May" in new["text"]:
+                    pair = [f.replace("Month", "Mon") for f in pair]
+                before[pair[0]] += 1
+                after[pair[1]] += 1
+        assert after == before, cat
 
 
 # (the record, its PHI values in order with their categories, what the surrogate must read; one edge case each)

@@ -10,6 +10,7 @@ from medgen.data import markup, prepare
 from medgen.data.alpaca import read_alpaca
 from medgen.data.dataset import Example, dedupe
 from medgen.data.prompts import parse_input
+from medgen.data.record_format import header_value
 
 from conftest import tiny_config
 
@@ -78,7 +79,7 @@ def test_synthetic_splits_have_seed_format_and_owner_only_files(tmp_path, repo_r
             assert row["instruction"] == INSTRUCTION_INLINE_MARKUP
             assert parse_input(row["input"]) is not None
             assert row["input"].startswith("Generate discharge record for: Sex: ")
-        outputs[split] = {markup.strip(r["output"])[0].split("Unit No: ")[1].split()[0] for r in rows}
+        outputs[split] = {header_value(markup.strip(r["output"])[0], "Unit No") for r in rows}
     # Splits are by patient: no unit number in two splits.
     assert not (outputs["train"] & outputs["val"] or outputs["train"] & outputs["test"] or outputs["val"] & outputs["test"])
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
@@ -100,6 +101,14 @@ def test_synthetic_splits_have_seed_format_and_owner_only_files(tmp_path, repo_r
     card = (result.out_dir / "DATASET_CARD.md").read_text()
     assert "Records per service and sex" in card and "PHI categories" in card
     assert (result.out_dir / "length_histogram.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_synthetic_records_come_in_the_configured_layouts(tmp_path, repo_root):
+    result = prepare.run(tiny_config(tmp_path / "run", "data.n_records=12", "data.layouts=[letter]"))
+    rows = [json.loads(line) for split in SPLITS
+            for line in (result.out_dir / SPLIT_FILE.format(split=split)).read_text().splitlines()]
+    assert len(rows) == 12
+    assert all("\nDear Dr. " in markup.strip(row["output"])[0] for row in rows)  # the letter to the PCP
 
 
 def test_truncation_above_5_percent_warns(tmp_path, repo_root):

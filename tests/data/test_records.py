@@ -1,16 +1,19 @@
-"""Synthetic records: reproducible, every PHI value a matching span, the MIMIC layout, one consistent patient
-(identity, stay, condition, history, medications, allergies) per record, and real variety."""
+"""Synthetic records: reproducible, every PHI value a matching span, each layout's header and headings, one
+consistent patient (identity, stay, condition, history, medications, allergies) per record, and real variety."""
 
 import datetime as dt
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
 import simple_icd_10_cm as icd
 
-from medgen.core.constants import SECTION_HEADINGS
 from medgen.data import card
-from medgen.data.record_format import header_value, parse
+from medgen.data.phi import dates as D
+from medgen.data.record_format import BY_NAME, header_value, parse, person_name
 from medgen.data.synthetic import Record, records
 from medgen.data.synthetic.clinical import (
     ALLERGIES,
@@ -24,9 +27,9 @@ from medgen.data.synthetic.clinical import (
 )
 from medgen.evaluate import metrics
 
-# Every record names its patient, doctor, hospital and city, and gives an MRN, dates, an age and a phone.
+# Every record names its patient, doctor and hospital, and gives an MRN, dates, an age and a phone.
 IDENTITY_CATEGORIES = {"NAME:PATIENT", "NAME:DOCTOR", "ID:MEDICALRECORD", "DATE", "AGE", "LOCATION:HOSPITAL",
-                       "LOCATION:CITY", "CONTACT:PHONE"}
+                       "CONTACT:PHONE"}
 CONDITIONS = [(service, c) for service, conditions in SERVICES.items() for c in conditions]
 _FIELD = re.compile(r"\{([^{}]+)\}")
 
@@ -90,6 +93,28 @@ def test_same_seed_same_records():
         assert a == b and [t for t, _ in a] != c
 
 
+def test_records_are_drawn_among_the_named_layouts_only():
+    from medgen.core.constants import LAYOUTS
+    from medgen.data.record_format import STYLES
+    from medgen.data.synthetic.layouts import BY_LAYOUT
+
+    assert LAYOUTS == tuple(s.name for s in STYLES) == tuple(BY_LAYOUT)  # configs name the layouts the engine writes
+    for profile in ("compact", "full"):
+        drawn = Counter(r.layout for r in records(60, seed=2, profile=profile, layout=["letter", "va"]))
+        assert set(drawn) == {"letter", "va"}, drawn
+        assert {r.layout for r in records(10, seed=2, profile=profile, layout="tabular")} == {"tabular"}
+        assert set(Counter(r.layout for r in records(200, seed=2, profile=profile))) == set(LAYOUTS)
+
+
+def test_same_seed_same_records_in_another_process():
+    # String hashing differs per process: a draw that iterates a set would give each process other records.
+    code = ("import hashlib; from medgen.data.synthetic import records; print(hashlib.sha256(''.join("
+            "r.text for p in ('compact', 'full') for r in records(60, seed=5, profile=p)).encode()).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": seed},
+                              capture_output=True, text=True, check=True).stdout for seed in ("1", "2")}
+    assert len(digests) == 1
+
+
 def test_every_span_matches_the_text(sample):
     for r in sample:
         assert "{" not in r.text and "}" not in r.text  # a template field left unfilled
@@ -104,7 +129,13 @@ def test_every_span_matches_the_text(sample):
 def test_layout_has_every_header_and_heading(sample):
     for r in sample:
         layout = parse(r.text)
-        assert layout.missing_fields == [] and layout.sections == SECTION_HEADINGS
+        assert layout.missing_fields == [] and set(layout.sections) >= set(BY_NAME[r.layout].headings), r.layout
+        assert layout.section_fraction == 1.0
+
+
+def test_every_layout_is_written_in_both_profiles(sample):
+    layouts = Counter(r.layout for r in sample)
+    assert set(layouts) == set(BY_NAME) and min(layouts.values()) >= 5, layouts
 
 
 def test_every_record_passes_the_evaluate_consistency_checks(sample):
@@ -120,15 +151,17 @@ def test_full_notes_say_enough_for_every_check(full_sample):
     results = [metrics.consistency(r.text, diagnoses) for r in full_sample]
     # A weekday beside a date, or a stated length of stay, is in some notes only, as in real ones.
     some = {"weekday_matches_date", "stay_length_matches_dates"}
+    # A letter or a short summary may never put a title before the surname.
+    most = {"title_matches_sex"}
     for check in metrics.CHECKS:
         checked = [r[check] for r in results if r[check] is not None]
-        assert all(checked) and len(checked) >= (0.05 if check in some else 0.8) * len(results), \
+        assert all(checked) and len(checked) >= (0.05 if check in some else 0.7 if check in most else 0.8) * \
+            len(results), \
             (check, len(checked), len(results))
 
 
-def _date(text: str, label: str) -> dt.date:
-    m = re.search(label + r": (\d\d/\d\d/\d{4})", text)
-    return dt.datetime.strptime(m.group(1), "%m/%d/%Y").date()
+def _date(text: str, field: str) -> dt.date:
+    return D.resolve(D.parse(header_value(text, field)), dt.date(2000, 1, 1))
 
 
 def _condition(r: Record) -> Condition:
@@ -141,23 +174,21 @@ def _condition(r: Record) -> Condition:
 
 def test_identity_stay_and_condition_agree(sample):
     for r in sample:
-        assert f"Sex: {r.sex[0]}" in r.text and f"Service: {r.service}" in r.text
+        assert header_value(r.text, "Sex")[0] == r.sex[0] and header_value(r.text, "Service").upper() == r.service
         assert header_value(r.text, "Unit No") == r.patient_id
-        title, other = ("Mr.", "Ms.") if r.sex == "Male" else ("Ms.", "Mr.")
+        other = "Ms." if r.sex == "Male" else "Mr."
         admit, discharge, dob = (_date(r.text, k) for k in ("Admission Date", "Discharge Date", "Date of Birth"))
         assert admit < discharge
         age = int(next(s.text for s in r.spans if s.category == "AGE"))
         assert admit.year - dob.year - ((admit.month, admit.day) < (dob.month, dob.day)) == age
         cond = _condition(r)
         assert cond.min_age <= age <= cond.max_age and cond.sex in (None, r.sex)
-        full_name, *mentions = [s for s in r.spans if s.category == "NAME:PATIENT"]
-        first, last = full_name.text.split()[0], full_name.text.split()[-1]
-        # The patient in any of the forms notes use; any other NAME:PATIENT span is a relative, on a proxy line.
-        forms = {last, first, full_name.text, f"{last}, {first}", f"{last}, {first}".upper()}
-        for m in mentions:
-            line = r.text[r.text.rfind("\n", 0, m.start) + 1:r.text.find("\n", m.end)]
-            assert m.text in forms or "HCP" in line or "proxy" in line, (m.text, line)
-        assert re.search(rf"Dear (?:{title} )?(?:{first} )?(?:{last}|{first}),", r.text)
+        full_name = next(s for s in r.spans if s.category == "NAME:PATIENT")
+        first, last = person_name(full_name.text)
+        assert (first.lower(), last.lower()) == tuple(w.lower() for w in person_name(header_value(r.text, "Name")))
+        dear = re.search(r"Dear (?:(?:Mr|Mrs|Ms|Miss)\.? )?(\S+)(?: (\S+))?,", r.text)
+        assert dear is None or {w.lower() for w in dear.groups() if w} & {first.lower(), last.lower()} or \
+            r.layout == "letter", dear
         assert not re.search(rf"\b{re.escape(other)} {re.escape(last)}\b", r.text)
         # No diagnosis of another service anywhere, so the service check cannot be fooled by a comorbidity.
         low = r.text.lower()
@@ -165,6 +196,20 @@ def test_identity_stay_and_condition_agree(sample):
         for s in r.spans:
             if s.category == "DATE" and re.fullmatch(r"\d\d/\d\d/\d{4}", s.text):
                 assert dob <= dt.datetime.strptime(s.text, "%m/%d/%Y").date()
+
+
+def test_the_patient_is_named_in_the_forms_notes_use(sample):
+    """Past the header the patient is a surname after a title, a first name, the full name, a listed or capitalised
+    name, lower case or with a middle initial; any other NAME:PATIENT span is a relative or friend."""
+    forms = Counter()
+    for r in sample:
+        first, last = person_name(header_value(r.text, "Name"))
+        for s in r.spans[1:]:
+            if s.category == "NAME:PATIENT" and {w.lower().strip(",.") for w in s.text.split()} & {first.lower(),
+                                                                                              last.lower()}:
+                forms["upper" if s.text.isupper() else "lower" if s.text.islower() else
+                      "listed" if "," in s.text else "one word" if " " not in s.text else "full"] += 1
+    assert len(forms) >= 3, forms
 
 
 def _section_lines(r: Record, heading: str) -> list[str]:
@@ -197,6 +242,8 @@ def _sent_home(r: Record) -> list[str]:
 
 def test_history_medications_and_allergies_agree(full_sample):
     for r in full_sample:
+        if not {"Medications on Admission", "Past Medical History", "Allergies"} <= set(metrics.sections(r.text)):
+            continue  # a layout without a home medication list or history (letters, short summaries)
         cond = _condition(r)
         home = {med(m).name for m in _listed_meds(r, "Medications on Admission")}
         discharge = " ".join(_section_lines(r, "Discharge Medications"))
@@ -230,10 +277,10 @@ def test_every_condition_of_every_service_is_generated():
 def test_full_notes_vary_in_length_and_compact_ones_stay_short():
     full = sorted(len(r.text) for r in records(300, seed=21, profile="full"))
     compact = [len(r.text) for r in records(300, seed=21, profile="compact")]
-    # MIMIC-IV discharge notes run from a few hundred to several thousand tokens; compact records feed
-    # max_seq_length=128 test runs and must not grow.
+    # MIMIC-IV discharge notes run from a few hundred to several thousand tokens; compact records are what the
+    # embedded default trains on, and its time grows with their length.
     assert full[int(0.95 * len(full))] > 3.5 * full[int(0.05 * len(full))]
-    assert max(compact) < 1800
+    assert sum(compact) / len(compact) < 1500 and max(compact) < 2200
 
 
 def _masked(r: Record) -> str:
@@ -248,7 +295,7 @@ def test_sections_are_written_more_than_one_way(full_sample):
     masked = [(r, metrics.sections(_masked(r))) for r in full_sample]
     for heading in ("History of Present Illness", "Social History", "Physical Exam", "Brief Hospital Course",
                     "Discharge Diagnosis", "Discharge Instructions", "Followup Instructions"):
-        openings = Counter(" ".join(bodies[heading].split()[:4]) for _, bodies in masked)
+        openings = Counter(" ".join(bodies[heading].split()[:4]) for _, bodies in masked if heading in bodies)
         assert len(openings) >= 5, (heading, openings.most_common(3))
 
 

@@ -114,9 +114,8 @@ def test_planting_gives_each_canary_values_found_nowhere_else(profile):
         assert all(copies[0].output[s["start"]:s["end"]] == s["text"] for s in spans)
         assert {s["text"] for s in spans if s["category"] == "ID:MEDICALRECORD"} == {c.mrn}
         names = [s["text"] for s in spans if s["category"] == "NAME:PATIENT"]
-        assert any(c.surname in n for n in names)
-        assert all(c.surname.casefold() in n.casefold() or n == c.first for n in names
-                   if "," in n or n.split()[-1] != c.first), names
+        # The first names the patient in full (relatives, named later, keep their own names).
+        assert names[0] == f"{c.first} {c.surname}" and sum(c.surname.casefold() in n.casefold() for n in names) >= 2
     assert planting == canaries.plant(cfg.data, examples), "the same seed plants the same canaries"
 
 

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from medgen.core.config import load_config
@@ -95,9 +96,10 @@ def swap_identity(r: Record, donor: Record) -> Record:
 
 @pytest.fixture(scope="module")
 def engine():
-    train = list(records(N_TRAIN, seed=11, profile="compact"))
-    test = list(records(N_TEST, seed=12, profile="compact"))
-    clean = list(records(N_GEN, seed=13, profile="compact"))
+    # In MIMIC's layout: the plants below edit its labels (the other layouts are the data tests' concern).
+    train = list(records(N_TRAIN, seed=11, profile="compact", layout="mimic"))
+    test = list(records(N_TEST, seed=12, profile="compact", layout="mimic"))
+    clean = list(records(N_GEN, seed=13, profile="compact", layout="mimic"))
     return train, test, clean
 
 
@@ -191,18 +193,18 @@ def _replace_date(text: str, label: str, new: dt.date) -> str:
 
 
 def test_consistency_checks_catch_planted_contradictions():
-    recs = list(records(40, seed=5, profile="full"))
+    recs = list(records(40, seed=5, profile="full", layout="mimic"))  # the plants edit MIMIC's labels
     diagnoses = metrics.diagnosis_services(r.text for r in recs)
     for r in recs:
         assert all(v is not False for v in metrics.consistency(r.text, diagnoses).values()), r.service
-    female = next(r for r in recs if r.sex == "Female")
+    female = next(r for r in recs if r.sex == "Female" and metrics.consistency(r.text)["title_matches_sex"])
     male = next(r for r in recs if r.sex == "Male")
 
     dob = metrics.parse_date(re.search(r"Date of Birth: (\S+)", female.text)[1])
     older = _replace_date(female.text, "Date of Birth", dob - dt.timedelta(days=365 * 10))
     assert metrics.consistency(older)["age_matches_dob"] is False
 
-    assert metrics.consistency(female.text.replace("Ms. ", "Mr. "))["title_matches_sex"] is False
+    assert metrics.consistency(re.sub(r"\b(?:Mrs|Ms|Miss)\b\.?", "Mr.", female.text))["title_matches_sex"] is False
     assert metrics.consistency(male.text.replace(" his ", " her ").replace(" he ", " she ").replace("He ", "She "))[
         "pronouns_match_sex"] is False
 
@@ -378,7 +380,7 @@ def test_released_corpus_repeats_no_training_identity_while_the_raw_figures_flag
     prepared = PrepareResult.from_manifest(cfg.stage_dir("prepare"))
     prepared.sex_service_counts = pairs
     prepared.write(cfg.to_yaml())
-    backend = fake(rewrite=lambda r, seed: _older_on_paper(swap_identity(r, train[seed % len(train)])))
+    backend = fake(rewrite=lambda r, seed: _older_on_paper(swap_identity(r, train[seed % len(train)])), layout="mimic")
     generate.run(cfg, GenerateConfig(n=N_GEN, seed=4), backend)
 
     out = cfg.stage_dir("generate")
@@ -466,3 +468,68 @@ def test_utility_on_the_handwritten_notes_is_scored_with_intervals_and_gates(eng
     assert any(r.startswith("utility: handwritten: strict F1") and "gate.min_utility_ratio 5" in r
                for r in verdict["reasons"])
     assert EvaluateConfig().utility_test_sets == ["handwritten"]
+
+
+def test_paired_difference_scores_two_taggers_on_the_same_resampled_notes():
+    from medgen.evaluate import utility
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 6, size=(40, 2, 5, 5))
+    better = a.copy()
+    better[:, :, :, 0] += 2  # two more correct entities per note and category
+    f1 = {k: utility.score(c, np.ones((40, 2), dtype=np.int64), 300, 1)["strict"]["micro"]
+          for k, c in (("a", a), ("better", better))}
+    d = utility.difference(a, better, 300, 1)
+    assert d["f1_difference"] == pytest.approx(f1["better"]["f1"] - f1["a"]["f1"], abs=1e-4)
+    lo, hi = d["f1_difference_ci"]
+    assert 0 < lo <= d["f1_difference"] <= hi
+    # Paired: far narrower than either tagger's own interval, whose spread is mostly the notes'.
+    assert hi - lo < (f1["a"]["f1_ci"][1] - f1["a"]["f1_ci"][0]) / 2
+    assert utility.difference(a, a, 300, 1) == {"f1_difference": 0.0, "f1_difference_ci": [0.0, 0.0]}
+
+
+def test_difficulty_weighs_the_corpus_against_hand_written_notes_and_gates_where_set(engine, tmp_path, monkeypatch):
+    """A CRF trained on the shipped hand-written notes, scored on the corpus and leave-patients-out on the notes;
+    the gap is reported in the scorecard and gated only where gate.max_difficulty_gap is set."""
+    from medgen.core.config import EvaluateConfig
+    from medgen.evaluate import utility
+    from medgen.evaluate.gate import judge
+
+    monkeypatch.setenv("MEDGEN_CACHE", str(tmp_path / "cache"))
+    _, _, clean = engine
+    ev = EvaluateConfig(utility_bootstrap=100)
+    corpus = [(r.text, [vars(s) for s in r.spans]) for r in clean]
+    d = utility.difficulty(corpus, ev)
+    ref, on = d["reference"], d["corpus"]
+    assert d["records"] == len(clean) and ref["notes"] == len(utility.handwritten()) >= 40 and ref["folds"] == 5
+    assert d["gap"] == round(on["strict"]["micro"]["f1"] - ref["strict"]["micro"]["f1"], 4)
+    for s in (on, ref):
+        micro = s["strict"]["micro"]
+        assert 0.0 < micro["f1"] < 1.0 and micro["f1_ci"][0] <= micro["f1"] <= micro["f1_ci"][1]
+    # Every hand-written note is scored once, by a tagger that never saw its patient.
+    assert sum(c["support"] for c in ref["strict"]["per_category"].values()) == \
+        sum(len(metrics.entities(metrics.bio(n.text, n.spans)[1])) for n in utility.handwritten())
+    cached = list((tmp_path / "cache" / "utility").glob("handwritten-patients-out-*.json"))
+    assert len(cached) == 1 and utility.difficulty(corpus, ev)["reference"] == ref
+
+    train, test, _ = engine
+    result = None
+    for gap, expect in ((None, False), (0.0, d["gap"] > 0.0), (1.0, False)):
+        cfg = config(tmp_path / f"gap-{gap}", f"gate.max_difficulty_gap={'null' if gap is None else gap}")
+        verdict = judge({"valid_fraction": 1.0}, _clean_privacy(), {"ratio": 1.0}, None, cfg.gate, d)
+        assert any(r.startswith("difficulty: ") for r in verdict["reasons"]) is expect, (gap, verdict)
+    cfg = config(tmp_path / "run", "evaluate.utility_bootstrap=100")
+    write_prepare(cfg, train, test)
+    write_generate(cfg, clean)
+    result = evaluate.run(cfg)
+    assert result.difficulty["gap"] == round(result.difficulty["corpus"]["strict"]["micro"]["f1"]
+                                             - result.difficulty["reference"]["strict"]["micro"]["f1"], 4)
+    report = (result.out_dir / "REPORT.md").read_text()
+    assert "difficulty: a CRF trained on the shipped hand-written notes" in report and "7. Difficulty" in report
+    assert not [r for r in result.gate["reasons"] if r.startswith("difficulty")]  # off by default
+
+
+def _clean_privacy() -> dict:
+    return {"phi_reuse": {"excess": {"mrn": 0.0}, "generated": {}, "control": {}},
+            "verbatim": {"excess": {"window_fraction": 0.0}, "generated": {"window": 50}},
+            "near_duplicates_of_train": {"excess": 0.0}}

@@ -2,10 +2,11 @@
 
 import pytest
 
+from medgen.data.record_format import STYLES, sections
 from medgen.data.synthetic import records
 from medgen.serve import smoke
 
-GOOD = next(iter(records(1, seed=5)))
+GOOD = next(iter(records(1, seed=5, layout="mimic")))
 OTHER_SEX = "Female" if GOOD.sex == "Male" else "Male"
 MIN_SECTION_FRACTION = 0.6
 
@@ -76,3 +77,16 @@ def test_an_interrupt_during_the_smoke_test_does_not_wait_for_requests_in_flight
         assert not finished, "the smoke test waited for a request in flight"
     finally:
         release.set()
+
+
+@pytest.mark.parametrize("layout", [s.name for s in STYLES])
+@pytest.mark.parametrize("profile", ["compact", "full"])
+def test_every_layout_passes_and_fails_as_the_mimic_one_does(layout, profile):
+    """A record in any of the layouts is valid; the same record cut after its third section is not."""
+    for r in records(5, seed=9, profile=profile, layout=layout):
+        s = smoke.score(r.text, r.sex, r.service, True, MIN_SECTION_FRACTION)
+        assert s["passed"] and s["section_fraction"] == 1.0, (layout, s["reasons"])
+        body = sections(r.text)
+        third = list(body)[2]
+        cut = r.text[:r.text.index(body[third]) + len(body[third])]
+        assert smoke.score(cut, r.sex, r.service, True, MIN_SECTION_FRACTION)["reasons"] == ["too few sections"]

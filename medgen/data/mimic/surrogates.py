@@ -24,6 +24,7 @@ from medgen.data.mimic.rules import (
     sentence,
     window,
 )
+from medgen.data.phi import places
 from medgen.data.phi.dates import FORMS as DATE_FORMS
 from medgen.data.phi.dates import render as render_date
 from medgen.data.phi.forms import PHONE_FORMS, PHONE_WEIGHTS, draw_phone, wants_an
@@ -107,7 +108,7 @@ class Identity:
         m = _STATED_AGE_RE.search(text)
         stated = int(m.group(1)) if m and 0 < int(m.group(1)) < 120 else None
         ages = (stated, stated) if stated else (90, 99) if _AGE_MASK_RE.search(text) else (25, 89)
-        person = draw_person(fake, rng, sex, ages, ADMITTED, (2, 12), ("Hospital",))
+        person = draw_person(fake, rng, sex, ages, ADMITTED, (2, 12))
         ident = cls(person, fake, rng, (person.attending, doctor_name(fake), doctor_name(fake)))
         ident.date_form = rng.choices(BODY_DATE_FORMS, [DATE_FORMS[f][1] for f in BODY_DATE_FORMS])[0]
         ident.phone_form = rng.choices(PHONE_FORMS, PHONE_WEIGHTS)[0]
@@ -458,7 +459,7 @@ MAKERS: dict[str, Maker] = {
     "building": lambda i, c, g: _phi(str(i.once("building", i.fake.last_name)), "LOCATION:DEPARTMENT"),
     "organization": lambda i, c, g: _phi(_city(i), "LOCATION:ORGANIZATION"),
     "ward": lambda i, c, g: _ward(i, c),
-    "street": lambda i, c, g: _phi(str(i.once("street", i.fake.street_address)), "LOCATION:STREET"),
+    "street": lambda i, c, g: _phi(str(i.once("street", lambda: places.street(i.rng))), "LOCATION:STREET"),
     "route": lambda i, c, g: _phi(str(i.rng.randint(1, 140)), "LOCATION:STREET"),
     "street_name": lambda i, c, g: _phi(str(i.once("street_name", i.fake.last_name)), "LOCATION:STREET"),
     "city": lambda i, c, g: _phi(_city(i), "LOCATION:CITY"),

@@ -298,4 +298,8 @@ FORMS: dict[str, tuple[Template, float]] = {
     "Month YYYY": (_template("March 2021"), 0.03),
     "the Dth": (_template("the 4th"), 0.02),
     "Month Dth": (_template("March 4th"), 0.02),
+    "Mon D, YYYY": (_template("Mar 4, 2021"), 0.04),
+    "D Mon": (_template("4 Mar"), 0.02),
+    "M-D-YY": (_template("3-4-21"), 0.02),
+    "Month": (_template("March"), 0.01),
 }

@@ -34,9 +34,10 @@ from typing import Callable, Iterable, Mapping
 from faker import Faker
 
 from medgen.data.phi import dates as D
+from medgen.data.phi import names, places
 from medgen.data.phi.categories import category
 from medgen.data.phi.forms import wants_an
-from medgen.data.record_format import header_value
+from medgen.data.record_format import header_value, person_name
 
 SHIFT_DAYS = (180, 3650)  # a record's dates move by this many days, either way
 _TITLE_RE = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Drs|Prof)\.?\s+)\Z", re.IGNORECASE)
@@ -78,16 +79,7 @@ _STREET_GENERIC = {w.lower() for w in (
     "Parkway", "Hwy", "Highway", "Route", "Rte", "Cir", "Circle", "Sq", "Square", "Trl", "Trail", "Suite", "Ste",
     "Apt", "Apt.", "Apartment", "Unit", "Fl", "Floor", "#", "N", "S", "E", "W", "N.", "S.", "E.", "W.", "NE", "NW",
     "SE", "SW", "North", "South", "East", "West", "PO", "P.O.", "Box", "Rural", "RR")}
-STATES = {
-    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California", "CO": "Colorado",
-    "CT": "Connecticut", "DE": "Delaware", "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho",
-    "IL": "Illinois", "IN": "Indiana", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana",
-    "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan", "MN": "Minnesota", "MS": "Mississippi",
-    "MO": "Missouri", "MT": "Montana", "NE": "Nebraska", "NV": "Nevada", "NH": "New Hampshire", "NJ": "New Jersey",
-    "NM": "New Mexico", "NY": "New York", "NC": "North Carolina", "ND": "North Dakota", "OH": "Ohio",
-    "OK": "Oklahoma", "OR": "Oregon", "PA": "Pennsylvania", "RI": "Rhode Island", "SC": "South Carolina",
-    "SD": "South Dakota", "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VT": "Vermont", "VA": "Virginia",
-    "WA": "Washington", "WV": "West Virginia", "WI": "Wisconsin", "WY": "Wyoming"}
+STATES = places.STATES
 _STATE_NAMES = {v.lower(): k for k, v in STATES.items()}
 
 
@@ -142,7 +134,7 @@ class Avoid:
                     names.add(norm(s["text"]))
                 elif cat.maker in ("code", "email", "ip", "username"):
                     codes.add(_compact(s["text"]))
-                elif cat.maker in ("street", "place", "city"):
+                elif cat.maker in ("street", "place", "city", "profession", "country"):
                     places.add(norm(s["text"]))
         return cls(frozenset(names), frozenset(codes), frozenset(places))
 
@@ -235,11 +227,10 @@ class _People:
             sex = "Male"
         else:
             sex = self.draw.rng.choice(("Female", "Male"))
-        fake = self.draw.fake
-        return self.draw.once("first", low, fake.first_name_female if sex == "Female" else fake.first_name_male)
+        return self.draw.once("first", low, lambda: names.first_name(self.draw.rng, sex))
 
     def last(self, word: str) -> str:
-        return self.draw.once("last", word.lower(), self.draw.fake.last_name)
+        return self.draw.once("last", word.lower(), lambda: names.last_name(self.draw.rng))
 
     def initial(self, letter: str, role: str) -> str:
         """A new initial for an original one: the initial of the new name of the person whose original name starts
@@ -270,8 +261,9 @@ def _name(value: str, people: _People, titled: bool, kin: bool = False) -> str:
         return value
     comma = "," in value and value.index(",") < words[-1][0]
     roles: list[str]
-    if all(_INITIALS_RE.fullmatch(w[2]) and (len(w[2].replace(".", "")) == 1 or w[2].replace(".", "").isupper())
-           for w in words):  # "J. S.", "JS", "J.S."
+    # "J. S.", "JS", "J.S."; a listed name ("CHO, XIN", "LI,WEI") is no initials, however short its words.
+    if "," not in value and all(_INITIALS_RE.fullmatch(w[2]) and (len(w[2].replace(".", "")) == 1
+                                                                 or w[2].replace(".", "").isupper()) for w in words):
         return _initials(value, words, people)
     if comma:
         roles = ["last"] + ["first"] + ["middle"] * (len(words) - 2)
@@ -503,18 +495,42 @@ def _username(value: str, s: _Span) -> str:
     return re.sub(r"\d+", lambda m: s.draw.once("username-digits", m.group(), lambda: s.draw.shape(m.group())), new)
 
 
+_WHOLE_PLACE = {"LOCATION:DEPARTMENT": places.unit, "LOCATION:HOSPITAL": places.hospital,
+                "LOCATION:ORGANIZATION": places.organization}
+
+
+def _institution(value: str, s: _Span) -> str | None:
+    """Institutions are named with common words (places, saints), not with surnames. One named with generic words
+    alone ("North Valley Medical Center", "MICU"), or whose new name would be another of the record's, becomes a
+    new one of its kind."""
+    if re.fullmatch(r"[A-Z]{2,6}", value):  # an acronym ("LCH") stays one
+        return s.draw.once("acronym", value, lambda: s.draw.shape(value))
+    new = _place(value, s.draw, _GENERIC_PLACE, lambda: s.draw.rng.choice(places.PLACE_WORDS), s.category)
+    if (new is None or norm(new) in s.draw.avoid.places) and s.category in _WHOLE_PLACE:
+        new = s.draw.once(s.category, norm(value), lambda: _WHOLE_PLACE[s.category](s.draw.rng))
+    return new
+
+def _street(value: str, s: _Span) -> str:
+    """A street with its distinctive words and numbers redrawn; one of generic words alone ("South Ln", "Route 9"
+    keeps nothing of its own but the number) becomes a new street."""
+    new = _place(value, s.draw, _STREET_GENERIC, lambda: s.draw.rng.choice(places.STREET_WORDS), s.category)
+    if new is None or norm(new) == norm(value):
+        new = s.draw.once("street", norm(value), lambda: places.street(s.draw.rng))
+    return new
+
+
 MAKERS: dict[str, Callable[[str, _Span], object]] = {
     "keep": lambda v, s: None,
     "name": lambda v, s: _name(v, s.people, titled=bool(_TITLE_RE.search(s.before)), kin=bool(_KIN_RE.search(s.before))),
     "date": lambda v, s: _date(v, s.clock, s.draw, s.stats),  # (text, the day it names, if it names one)
     "age": lambda v, s: _age(v, s.before, s.after, s.clock, s.draw, s.stats),
     "code": lambda v, s: _code(v, s.draw, s.category),
-    "place": lambda v, s: _place(v, s.draw, _GENERIC_PLACE, s.draw.fake.last_name, s.category),
-    "street": lambda v, s: _place(v, s.draw, _STREET_GENERIC, s.draw.fake.last_name, s.category),
-    "city": lambda v, s: _cased(s.draw.once("city", norm(v), s.draw.fake.city), v),
+    "place": lambda v, s: _institution(v, s),
+    "street": lambda v, s: _street(v, s),
+    "city": lambda v, s: _cased(s.draw.once("city", norm(v), lambda: places.city(s.draw.rng).name), v),
     "state": lambda v, s: _state(v, s.draw),
-    "country": lambda v, s: _cased(s.draw.once("country", norm(v), s.draw.fake.country), v),
-    "profession": lambda v, s: _cased(s.draw.once("job", norm(v), lambda: s.draw.fake.job().split(",")[0].lower()), v),
+    "country": lambda v, s: _cased(s.draw.once("country", norm(v), lambda: s.draw.rng.choice(places.COUNTRIES)), v),
+    "profession": lambda v, s: _cased(s.draw.once("job", norm(v), lambda: s.draw.rng.choice(places.PROFESSIONS)), v),
     "email": lambda v, s: _email(v, s.draw, s.people),
     "url": lambda v, s: _url(v, s.draw),
     "ip": lambda v, s: _ip(v, s.draw),
@@ -534,13 +550,15 @@ def surrogate(text: str, spans: list[Mapping], seed: str, avoid: Avoid = Avoid()
     """The record with every span's value replaced by a fresh surrogate; the new spans and what was done. The
     patient's Sex is the record's `Sex:` line, else `sex`; the patient is the `Name:` line, else the first full
     patient name."""
-    draw = _Draw(seed, avoid)
+    # A fresh value is never one the record already holds elsewhere, nor a training value.
+    own = Avoid.of([(text, spans)])
+    draw = _Draw(seed, Avoid(avoid.names | own.names, avoid.codes | own.codes, avoid.places | own.places))
+    draw.used |= {norm(w) for s in spans for w in [s["text"], *s["text"].replace(",", " ").split()]}
     stats = Stats()
     ordered = sorted(spans, key=lambda s: s["start"])
     sex = _sex(text) or sex
-    header_name = (header_value(text, "Name") or next(
-        (s["text"] for s in ordered if s["category"] == "NAME:PATIENT" and " " in s["text"].strip()), "")).split()
-    patient = (header_name[0].strip(","), header_name[-1]) if len(header_name) >= 2 else None
+    patient = person_name(header_value(text, "Name") or next(
+        (s["text"] for s in ordered if s["category"] == "NAME:PATIENT" and " " in s["text"].strip()), ""))
     people = _People(draw, sex, patient)
     people.learn([[w for _, _, w in _name_words(s["text"]) if not _NAME_AFFIX.match(w)]
                   for s in ordered if category(s["category"]).maker == "name" and "," not in s["text"]])
@@ -556,6 +574,8 @@ def surrogate(text: str, spans: list[Mapping], seed: str, avoid: Avoid = Avoid()
     dob = _header_date(text, "Date of Birth") or (born[0] if born else None)
     first_date = whole[0][1] if whole else None
     shift = dt.timedelta(days=draw.rng.choice((-1, 1)) * draw.rng.randint(*SHIFT_DAYS))
+    while abs(shift.days) % 365 in (0, 1, 2, 364):  # whole years keep a date without its year ("March 3") as it was
+        shift += dt.timedelta(days=draw.rng.choice((-1, 1)) * draw.rng.randint(3, 30))
     over = next((s["text"] for s in ordered if category(s["category"]).maker == "age" and _OVER_89_RE.match(s["text"])),
                 None)
     clock = _Clock(admit or first_date or dt.date(2020, 1, 1), shift, dob and dob + shift, admit and admit + shift,

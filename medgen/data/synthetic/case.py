@@ -15,7 +15,8 @@ from typing import NamedTuple, Sequence
 from faker import Faker
 
 from medgen.core.constants import SEXES
-from medgen.data.identity import Person, draw_person
+from medgen.data.identity import Person, doctor_name, draw_person
+from medgen.data.phi import names
 from medgen.data.phi.dates import FORMS as DATE_FORMS
 from medgen.data.phi.dates import render as render_date
 from medgen.data.phi.forms import PHONE_FORMS, PHONE_WEIGHTS, draw_phone
@@ -37,13 +38,12 @@ from medgen.data.synthetic.clinical import (
 from medgen.data.synthetic.phrases import FIELD_RE, article, draw_range, vary
 
 ADMITTED = (dt.date(2015, 1, 1), dt.date(2025, 12, 31))
-HOSPITAL_KINDS = ("Memorial Hospital", "Medical Center", "General Hospital", "Regional Medical Center",
-                  "Community Hospital", "University Hospital", "Hospital")
 
 # Which of the date forms (medgen.data.phi.dates.FORMS) fit where: a line-leading result or study date needs a
 # whole date; "on ___" takes any form that names a day; an event long past may be a month and year.
-WHOLE = ("MM/DD/YYYY", "M/D/YYYY", "M/D/YY", "YYYY-MM-DD", "Month D, YYYY", "D Month YYYY", "DD-Mon-YYYY")
-DAY = WHOLE + ("M/D", "Mon D", "the Dth", "Month Dth")
+WHOLE = ("MM/DD/YYYY", "M/D/YYYY", "M/D/YY", "YYYY-MM-DD", "Month D, YYYY", "D Month YYYY", "DD-Mon-YYYY",
+         "Mon D, YYYY", "M-D-YY")
+DAY = WHOLE + ("M/D", "Mon D", "the Dth", "Month Dth", "D Mon")
 PAST = ("Month YYYY", "MM/DD/YYYY", "M/D/YY", "Month D, YYYY")
 LAB_FORMS = ("MM/DD/YYYY", "MM/DD/YYYY", "M/D/YYYY", "YYYY-MM-DD", "M/D")
 
@@ -98,6 +98,9 @@ class Case:
     followup: dt.date = dt.date.min  # the first follow-up visit
     style: Style = Style("MM/DD/YYYY", "MM/DD/YYYY", "(NNN) NNN-NNNN")
     vocab: dict = field(default_factory=dict)
+    density: float = 0.5  # 0..1: how much PHI beyond the header the note carries (contacts, signatures, people)
+    messy: float = 0.0  # 0..1: typos, abbreviations and run-on text
+    pcp: str = ""  # the primary care physician, one per patient wherever the note names them
 
     @property
     def terse(self) -> bool:
@@ -106,7 +109,8 @@ class Case:
 
     @property
     def words(self) -> _Words:
-        return _WORDS[self.person.sex]
+        words = _WORDS[self.person.sex]
+        return words._replace(title=self.vocab.get("title", words.title))
 
     def fill(self, template: str, **fields) -> list:
         """`template` as pieces: {name} from `fields`, the patient's words or lab values, {a-b} a number in
@@ -122,7 +126,8 @@ class Case:
                 if choice:
                     out.append(choice)
             elif part in fields:
-                out.append(fields[part])
+                value = fields[part]
+                out.extend(value) if isinstance(value, list) else out.append(value)
             elif part in self.vocab:
                 out.append(self.vocab[part])
             elif part in self.labs:
@@ -276,7 +281,7 @@ def draw_case(fake: Faker, rng: random.Random, profile: str, sex: str | None, se
     # How much the note writes, drawn first: the stay and the history it lists depend on it.
     detail = rng.random() ** 0.85 if full else 0.0
     person = draw_person(fake, rng, sex, (cond.min_age, cond.max_age), ADMITTED,
-                         _stay_days(rng, cond, detail if full else None), HOSPITAL_KINDS)
+                         _stay_days(rng, cond, detail if full else None))
     pmh = _draw_history(rng, cond, sex, person.age, detail if full else None)
     home = _home_meds(rng, pmh)
     ranges = lab_ranges(cond)
@@ -299,4 +304,28 @@ def draw_case(fake: Faker, rng: random.Random, profile: str, sex: str | None, se
     c.followup = person.discharge + dt.timedelta(days=rng.randint(5, 21))
     c.style = draw_style(rng)
     c.person = dataclasses.replace(person, phone=draw_phone(rng, c.style.phone))
+    # Drawn last, so that what came before them reads the same draws as it always did.
+    if sex == "Female":
+        c.vocab["title"] = rng.choices(("Ms.", "Mrs.", "Miss", "Ms"), (0.55, 0.3, 0.08, 0.07))[0]
+    elif rng.random() < 0.1:
+        c.vocab["title"] = "Mr"
+    c.density = rng.random() ** 1.5
+    c.messy = rng.random() ** 3
+    c.pcp = doctor_name(fake)
+    c.person = dataclasses.replace(c.person, mrn=_mrn(rng, c.person.mrn),
+                                   last=_hyphenated(fake, c.person.last) if rng.random() < 0.1 else c.person.last)
+    c.vocab.update(last=(c.person.last, "NAME:PATIENT"), name=(c.person.name, "NAME:PATIENT"))
     return c
+
+
+def _mrn(rng: random.Random, digits: str) -> str:
+    """A medical record number in one of the shapes institutions print: digits, grouped, zero-padded, lettered."""
+    letters = "".join(rng.choice("ABCDEFGHKMNPRTWX") for _ in range(3))
+    return rng.choices((digits, f"{digits[:3]}-{digits[3:5]}-{digits[5:]}", f"{digits[:2]}-{digits[2:5]}-{digits[5:]}",
+                        f"00{digits}", f"MR{digits}", f"{rng.choice('ABEHKMT')}{digits}", f"{letters}-{digits[:4]}",
+                        f"{digits[:4]}-{digits[3:]}", digits[:5]),
+                       (0.35, 0.12, 0.1, 0.08, 0.07, 0.08, 0.08, 0.06, 0.06))[0]
+
+
+def _hyphenated(fake: Faker, last: str) -> str:
+    return f"{last}-{names.last_name(fake.random)}"

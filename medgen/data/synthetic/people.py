@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from medgen.data.phi import places
 from medgen.data.phi.forms import draw_code
 from medgen.data.synthetic.case import Case
 
@@ -24,12 +25,16 @@ def split(name: str) -> tuple[str, str]:
 
 
 def doctor(c: Case, name: str, titled: bool = True) -> list:
-    """A clinician as notes name one: "Dr. Surname", "First Last, MD", "Dr. F. Last", "LAST, FIRST MD"."""
+    """A clinician as notes name one: "Dr. Surname", "First Last, MD", "Dr. F. Last", "LAST, FIRST MD", "Dr Last",
+    "First M. Last, M.D."."""
     first, last = split(name)
+    middle = f"{first} {c.fake.random_uppercase_letter()}. {last}"
     forms = [["Dr. ", (last, "NAME:DOCTOR")], [(name, "NAME:DOCTOR"), ", MD"], ["Dr. ", (f"{first[0]}. {last}", "NAME:DOCTOR")],
-             [(f"{last}, {first}", "NAME:DOCTOR"), " MD"], ["Dr. ", (name, "NAME:DOCTOR")]]
+             [(f"{last}, {first}", "NAME:DOCTOR"), " MD"], ["Dr. ", (name, "NAME:DOCTOR")], ["Dr ", (last, "NAME:DOCTOR")],
+             [(middle, "NAME:DOCTOR"), ", M.D."], [(f"{last.upper()}, {first.upper()}", "NAME:DOCTOR"), " MD"]]
     if not titled:
-        forms = [[(name, "NAME:DOCTOR")], [(f"{first} {last}", "NAME:DOCTOR"), ", MD"]]
+        forms = [[(name, "NAME:DOCTOR")], [(f"{first} {last}", "NAME:DOCTOR"), ", MD"], [(middle, "NAME:DOCTOR"), ", MD"],
+                 [(name, "NAME:DOCTOR"), c.pick((", MD", ", DO", ", NP", ", PA-C", " M.D."))]]
     return c.pick(forms)
 
 
@@ -40,16 +45,23 @@ def after_title(c: Case, name: str) -> tuple[str, str]:
 
 
 def patient(c: Case) -> list:
-    """The patient in running text: mostly "Ms. Surname", sometimes the full name or the first name."""
+    """The patient in running text: mostly "Ms. Surname", sometimes the full name or the first name, now and then in
+    capitals, lower case or listed."""
     p, title = c.person, c.words.title
     roll = c.rng.random()
-    if roll < 0.7:
+    if roll < 0.62:
         return [f"{title} ", (p.last, "NAME:PATIENT")]
-    if roll < 0.85:
+    if roll < 0.76:
         return [(p.name, "NAME:PATIENT")]
-    if roll < 0.93:
+    if roll < 0.83:
         return [f"{title} ", (p.name, "NAME:PATIENT")]
-    return [(p.first, "NAME:PATIENT")]
+    if roll < 0.9:
+        return [(p.first, "NAME:PATIENT")]
+    if roll < 0.94:
+        return [(p.name.upper(), "NAME:PATIENT")]
+    if roll < 0.97:
+        return [(p.first.lower(), "NAME:PATIENT")]
+    return [(f"{p.last}, {p.first}", "NAME:PATIENT")]
 
 
 def listed(c: Case, name: str, category: str = "NAME:PATIENT") -> tuple[str, str]:
@@ -94,7 +106,7 @@ def code(c: Case, category: str) -> tuple[str, str]:
 
 
 def plan(c: Case) -> list:
-    return [f"{c.pick(_PLANS)}, member ID ", code(c, "ID:HEALTHPLAN")]
+    return [(c.pick(_PLANS), "LOCATION:ORGANIZATION"), ", member ID ", code(c, "ID:HEALTHPLAN")]
 
 
 def device(c: Case) -> list:
@@ -103,17 +115,29 @@ def device(c: Case) -> list:
 
 
 def room(c: Case) -> tuple[str, str]:
-    n = c.rng.randint(2, 12) * 100 + c.rng.randint(1, 40)
-    return (c.pick((str(n), f"{n}{c.pick('AB')}", f"{n // 100}-{n % 100:02d}")), "LOCATION:ROOM")
+    return (places.room(c.rng), "LOCATION:ROOM")
+
+
+def room_ref(c: Case) -> list:
+    """A room or bed in running text, its word mostly part of the value as annotators mark it ("Rm 12", "Bed 3"),
+    sometimes not ("room 412")."""
+    number = places.room(c.rng)
+    if c.chance(0.7):
+        return [(f"{c.pick(('Room', 'Rm', 'rm', 'room', 'Bed', 'bed', 'Bay', 'RM'))} {number}", "LOCATION:ROOM")]
+    return [c.pick(("room ", "bed ", "Rm ")), (number, "LOCATION:ROOM")]
 
 
 def department(c: Case) -> tuple[str, str]:
-    wing = c.fake.last_name()
-    return (c.pick((f"{wing} {c.rng.randint(2, 12)}", f"{wing} {c.rng.randint(2, 9)} {c.pick(('North', 'West'))}",
-                    f"Ward {c.rng.randint(2, 9)}{c.pick('ABC')}")), "LOCATION:DEPARTMENT")
+    return (places.unit(c.rng), "LOCATION:DEPARTMENT")
+
+
+def state_zip(c: Case) -> list:
+    """The patient's state and ZIP, as an address line ends: "MA 02115", "Massachusetts 02115-1234"."""
+    return [(places.state(c.rng, c.person.state), "LOCATION:STATE"), " ",
+            (places.zip_code(c.rng, c.person.zip), "LOCATION:ZIP")]
 
 
 def place(c: Case) -> tuple[str, str]:
-    name = c.fake.last_name()
-    return (c.pick((f"{name} Park", f"{name} Shopping Center", f"{name} Beach", f"{name} State Forest")),
-            "LOCATION:LOCATION-OTHER")
+    name = c.pick((c.fake.last_name(), c.person.city, c.pick(places.PLACE_WORDS)))
+    return (c.pick((f"{name} Park", f"{name} Shopping Center", f"{name} Beach", f"{name} State Forest", f"{name} Mall",
+                    f"{name} YMCA", f"{name} Public Library")), "LOCATION:LOCATION-OTHER")

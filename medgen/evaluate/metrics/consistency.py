@@ -7,16 +7,16 @@ import re
 from collections import Counter
 from typing import Iterable, Mapping, Sequence
 
-from medgen.core.constants import SECTION_HEADINGS
 from medgen.data.phi import dates as D
-from medgen.data.record_format import header_value
+from medgen.data.record_format import header_value, person_name, sections
 
 CHECKS = ("age_matches_dob", "title_matches_sex", "pronouns_match_sex", "admission_before_discharge",
           "followups_after_discharge", "weekday_matches_date", "stay_length_matches_dates", "one_patient_name",
           "service_fits_diagnosis")
 # The patient's age as notes state it: "67 year old", "67-year-old", "67 y/o", "67yo", "67 y.o.", "67F with", "aged 67",
 # "Age: 67"; past 89 as "90+" or "> 89".
-_AGE_RE = re.compile(r"\b(?P<n>\d{1,3})(?:\s*-?\s*(?:year|yr)s?[- ]old\b|\s?y/?o\b|\s?y\.o\.|\s?yo\b|\s?[MF](?= with| w/| who|,))"
+# A number after a decimal point is a measurement ("fevers above 101.5F"), never an age.
+_AGE_RE = re.compile(r"(?<![\d.])\b(?P<n>\d{1,3})(?:\s*-?\s*(?:year|yr)s?[- ]old\b|\s?y/?o\b|\s?y\.o\.|\s?yo\b|\s?[MF](?= with| w/| who|,))"
                      r"|\b(?:aged|Age:)\s*(?P<m>\d{1,3})\b|(?P<over>>\s*89|\b90\s*\+)", re.IGNORECASE)
 _STAY_RE = re.compile(r"\b(?:length of stay|LOS)\b\W{0,3}(?:was|of|is)?\s*(\d{1,3})\s*(?:days?|d)\b", re.IGNORECASE)
 # Where a note names its patient: "Dear Ms. Surname", "Dear First", "Ms. Surname is a 67 ...", "Patient: SURNAME, FIRST".
@@ -27,7 +27,6 @@ _NEAR_DATE = re.compile(r"(?:\bon|\bby|When:|Date:|\bafter|\bbefore|\buntil|\bth
 _PRONOUN_RE = re.compile(r"\b(he|him|his|himself|she|her|hers|herself)\b", re.IGNORECASE)
 _MALE_PRONOUNS = {"he", "him", "his", "himself"}
 _TITLES = {"mr": "Male", "mrs": "Female", "ms": "Female", "miss": "Female"}
-_HEADING_RE = re.compile(r"(?m)^(" + "|".join(map(re.escape, SECTION_HEADINGS)) + r"):")
 _DX_LABEL_RE = re.compile(r"^(?:[-*\u2022]+|\d+[.)])?\s*(?:(?:primary|principal)(?: diagnos[ie]s)?\s*:\s*)?", re.IGNORECASE)
 _DX_CODE_RE = re.compile(r"\s*\([A-Z]\d[0-9A-Z.]*\)\s*$")
 
@@ -51,15 +50,6 @@ def _dates_in(text: str, anchor: dt.date) -> list[tuple[int, int, D.Parsed, dt.d
                 not _NEAR_DATE.search(text, max(0, start - 8), start) and parsed.weekday is None:
             continue
         out.append((start, end, parsed, D.resolve(parsed, anchor)))
-    return out
-
-
-def sections(text: str) -> dict[str, str]:
-    """Each expected heading's body (the text up to the next expected heading); the first one of each."""
-    found = list(_HEADING_RE.finditer(text))
-    out: dict[str, str] = {}
-    for m, nxt in zip(found, found[1:] + [None]):
-        out.setdefault(m[1], text[m.end():nxt.start() if nxt else len(text)])
     return out
 
 
@@ -108,9 +98,10 @@ def consistency(text: str, diagnoses: Mapping[str, frozenset[str]] | None = None
         stated = age["n"] or age["m"]
         out["age_matches_dob"] = years >= 90 if age["over"] else abs(int(stated) - years) <= 1
 
-    if sex and name:
+    named = person_name(name)
+    if sex and named:
         # Titles before the patient's surname only: a relative may be Mr. or Ms. in anyone's record.
-        surname = re.escape(name.split()[-1])
+        surname = re.escape(named[1])
         titles = {_TITLES[t.lower()] for t in re.findall(rf"\b(Mr|Mrs|Ms|Miss)\.?\s+{surname}\b", text, re.IGNORECASE)}
         if titles:
             out["title_matches_sex"] = titles == {sex}
@@ -136,8 +127,8 @@ def consistency(text: str, diagnoses: Mapping[str, frozenset[str]] | None = None
     if weekdays:
         out["weekday_matches_date"] = all(wd == d.weekday() for wd, d in weekdays)
 
-    if name and len(name.split()) >= 2:
-        first, last = name.split()[0].lower(), name.split()[-1].strip(",").lower()
+    if named:
+        first, last = named[0].lower(), named[1].lower()
         named = []
         for m in _ADDRESSED_RE.finditer(text):
             if m["a"]:

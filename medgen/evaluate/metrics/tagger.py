@@ -51,7 +51,7 @@ def entity_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[st
 
 def _shape(word: str) -> str:
     """Xxxx-style shape with runs cut at four, so 03 and 2021 differ but long words look alike."""
-    s = re.sub(r"[A-Z]", "X", re.sub(r"[a-z]", "x", re.sub(r"\d", "d", word)))
+    s = re.sub(r"\d", "d", re.sub(r"[a-z]", "x", re.sub(r"[A-Z]", "X", word)))
     return re.sub(r"(.)\1{4,}", r"\1\1\1\1", s)
 
 

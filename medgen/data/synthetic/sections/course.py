@@ -213,7 +213,7 @@ def _acute_course(d: Doc, c: Case, systems: bool) -> None:
         extra.append(c.fill(c.pick(_NAMED_CONSULTS), team=c.pick(_CONSULT_TEAMS),
                             doc=people.after_title(c, doctor_name(c.fake)), advice=c.pick(_ADVICE)))
     if c.chance(0.25):
-        where = c.pick((["room ", people.room(c)], ["room ", people.room(c), " on ", people.department(c)],
+        where = c.pick((people.room_ref(c), [*people.room_ref(c), " on ", people.department(c)],
                         [people.department(c)]))
         extra.append([*c.fill("{Pr} was {transferred|moved} to "), *where,
                       *c.fill(" on hospital day {day}{| for closer monitoring| as a bed became available}.",

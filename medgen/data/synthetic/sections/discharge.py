@@ -7,6 +7,7 @@ import re
 from typing import Sequence
 
 from medgen.data.identity import doctor_name
+from medgen.data.phi import places
 from medgen.data.synthetic import people
 from medgen.data.synthetic.case import WHOLE, Case, body_date, fmt_date, phone
 from medgen.data.synthetic.clinical import DISPOSITIONS, Med, icd10_description, med
@@ -79,6 +80,16 @@ def discharge_meds(d: Doc, c: Case) -> None:
                     d.line(f"- {m}")
 
 
+def med_table(d: Doc, c: Case) -> None:
+    """Discharge medications as a table: drug, dose, route, how often, and whether it is new."""
+    new, continued, stopped = _discharge_lists(c)
+    d.line(f"{'Medication':<24}{'Dose':<12}{'Route':<7}{'Frequency':<14}Status")
+    for meds, status in ((new, "NEW"), (continued, "continue"), (stopped, "STOP")):
+        for m in meds:
+            x = med(m)
+            d.line(f"{x.drug:<24}{x.dose:<12}{x.route:<7}{x.freq:<14}{status}")
+
+
 # --- discharge -----------------------------------------------------------------------------------------------
 
 def disposition(d: Doc, c: Case) -> None:
@@ -91,7 +102,7 @@ def disposition(d: Doc, c: Case) -> None:
         d.line("Extended Care")
         if c.chance(0.7):
             d.line("Facility:")
-            d.line((f"{c.fake.last_name()} "
+            d.line((f"{c.pick(places.PLACE_WORDS)} "
                     + c.pick(("Rehabilitation Center", "Nursing and Rehab", "Skilled Nursing Facility",
                               "Senior Living")),
                     "LOCATION:HOSPITAL"))
@@ -100,7 +111,8 @@ def disposition(d: Doc, c: Case) -> None:
         d.line(home)
         if home == "Home With Service" and c.chance(0.7):
             d.line("Facility:")
-            d.line((f"{c.fake.last_name()} {c.pick(('VNA', 'Home Health', 'Visiting Nurse Services'))}",
+            d.line((places.organization(c.rng) if c.chance(0.5) else
+                    f"{c.pick(places.PLACE_WORDS)} {c.pick(('VNA', 'Home Health', 'Visiting Nurse Services'))}",
                     "LOCATION:ORGANIZATION"))
     if c.chance(0.15):
         d.line("Insurance: ", *people.plan(c))
@@ -215,7 +227,7 @@ _SIGNOFF = ("It was a pleasure taking care of you.", "We wish you the best!", "B
 def instructions(d: Doc, c: Case) -> None:
     p, title, cond = c.person, c.words.title, c.cond
     if not c.full:
-        d.line(f"Dear {title} ", (p.last, "NAME:PATIENT"), ", call ", (p.phone, "CONTACT:PHONE"), " with concerns.")
+        d.line("Dear ", *people.patient(c), ", call ", (p.phone, "CONTACT:PHONE"), " with concerns.")
         return
     d.line(*c.pick((["Dear ", *people.patient(c)], [f"Dear {title} ", (p.last, "NAME:PATIENT")],
                     ["Dear ", (p.first, "NAME:PATIENT")])), ",")
@@ -267,7 +279,7 @@ def instructions(d: Doc, c: Case) -> None:
             d.line(f"- {upper_first(w)}")
     if c.chance(0.5 * x):
         d.line(*c.fill("{Your prescriptions were sent to|New prescriptions went to|Please pick up your medications at} "
-                       "{pharmacy} ({phone}).", pharmacy=(f"{c.fake.last_name()} Pharmacy", "LOCATION:ORGANIZATION"),
+                       "{pharmacy} ({phone}).", pharmacy=(f"{c.pick(places.PLACE_WORDS)} Pharmacy", "LOCATION:ORGANIZATION"),
                        phone=(phone(c), "CONTACT:PHONE")))
     if c.chance(0.2 + 0.6 * x):
         fu = body_date(c, c.followup)
@@ -333,9 +345,8 @@ def followup(d: Doc, c: Case) -> None:
             d.line("Dr. ", people.after_title(c, doc), " on ", *weekday, (body_date(c, when), "DATE"),
                    f" at {_appointment_time(c)}")
             if c.chance(0.15 + 0.75 * x):
-                line = ["Location: ", (fake.street_address(), "LOCATION:STREET"), ", ", (p.city, "LOCATION:CITY"), ", ",
-                        (fake.state_abbr(include_territories=False), "LOCATION:STATE"), " ",
-                        people.code(c, "LOCATION:ZIP"), "  Phone: ", (p.phone if i == 0 else phone(c),
+                line = ["Location: ", (places.street(c.rng), "LOCATION:STREET"), ", ", (p.city, "LOCATION:CITY"), ", ",
+                        *people.state_zip(c), "  Phone: ", (p.phone if i == 0 else phone(c),
                                                                         "CONTACT:PHONE")]
                 if c.chance(0.3):
                     line += ["  Fax: ", (phone(c), "CONTACT:FAX")]

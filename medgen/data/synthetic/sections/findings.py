@@ -7,7 +7,7 @@ from typing import Sequence
 
 from medgen.data.synthetic import people
 from medgen.data.synthetic.case import WHOLE, Case, body_date, lab_date, lab_names, lab_ranges, lab_value
-from medgen.data.synthetic.clinical import BASIC, PANELS
+from medgen.data.synthetic.clinical import BASIC, LABS, PANELS
 from medgen.data.synthetic.phrases import upper_first
 from medgen.data.synthetic.sections.history import vitals
 from medgen.data.synthetic.text import Doc
@@ -129,7 +129,7 @@ def _lab_time(c: Case) -> str:
     return f"{(hour - 1) % 12 + 1:02d}:{c.rng.randint(0, 59):02d}{'AM' if hour < 12 else 'PM'}"
 
 
-def _lab_line(c: Case, day: dt.date, names: Sequence[str], admission: bool) -> list:
+def _lab_line(c: Case, day: dt.date, names: Sequence[str], admission: bool, dated: bool = True) -> list:
     """One MIMIC-style lab line: date, time, specimen and NAME-value pairs. Admission values are the case's own;
     later days drift back within the reference range."""
     ranges = lab_ranges(c.cond)
@@ -141,6 +141,8 @@ def _lab_line(c: Case, day: dt.date, names: Sequence[str], admission: bool) -> l
             values.append(f"{n}-{lab_value(c.rng, n, *ranges[n])}")
         else:
             values.append(f"{n}-{lab_value(c.rng, n)}")
+    if not dated:  # a line under a dated one, as a results viewer prints a panel
+        return ["  " + " ".join(values)]
     return [(lab_date(c, day), "DATE"), f" {_lab_time(c)} BLOOD " + " ".join(values)]
 
 
@@ -164,10 +166,12 @@ def results(d: Doc, c: Case) -> None:
     panels = (["cbc"] if x > 0.1 or not specific else []) + (["chem"] if x > 0.2 or c.chance(0.15) else []) + \
         [k for k in ("diff", "lft", "minerals", "coag") if c.chance(1.2 * x - 0.2)]
     d.line(c.pick(("ADMISSION LABS:", "Admission labs:", "LABS ON ADMISSION:", "PERTINENT LABS:")))
-    for k in panels:
-        d.line(*_lab_line(c, p.admit, PANELS[k], True))
+    # The first line of the draw carries its date; a note either repeats it on every line (MIMIC's printout) or not.
+    repeat = c.chance(0.4)
+    for i, k in enumerate(panels):
+        d.line(*_lab_line(c, p.admit, PANELS[k], True, dated=i == 0 or repeat))
     if specific:
-        d.line(*_lab_line(c, p.admit, specific, True))
+        d.line(*_lab_line(c, p.admit, specific, True, dated=not panels or repeat))
     interval = min(p.los - 1, round(x * x * min(p.los, 7) * rng.uniform(0.7, 1.3)))
     if interval > 0:
         d.add("\n")
@@ -176,7 +180,7 @@ def results(d: Doc, c: Case) -> None:
             when = p.admit + dt.timedelta(days=day)
             d.line(*_lab_line(c, when, [*PANELS["cbc"][:3], *specific], False))
             if x > 0.8:
-                d.line(*_lab_line(c, when, PANELS["chem"], False))
+                d.line(*_lab_line(c, when, PANELS["chem"], False, dated=repeat))
     if "cultures" not in " ".join(c.course) and "grew" not in " ".join(c.course) and c.chance(0.7 * x):
         d.add("\n")
         d.line("MICROBIOLOGY:")
@@ -200,4 +204,24 @@ def results(d: Doc, c: Case) -> None:
         d.add("\n")
         d.line(c.pick(("DISCHARGE LABS:", "Discharge labs:", "LABS ON DISCHARGE:")))
         d.line(*_lab_line(c, p.discharge, PANELS["cbc"] if x > 0.5 else BASIC[:3], False))
-        d.line(*_lab_line(c, p.discharge, PANELS["chem"] if x > 0.5 else BASIC[3:], False))
+        d.line(*_lab_line(c, p.discharge, PANELS["chem"] if x > 0.5 else BASIC[3:], False, dated=repeat))
+
+
+def lab_table(d: Doc, c: Case) -> None:
+    """Labs as a table: one row per test, one column per draw day (the days without a year, as tables print
+    them), the reference range last."""
+    p, rng = c.person, c.rng
+    names = list(dict.fromkeys([*BASIC[:4], *lab_names(c.cond)]))[:4 if not c.full else 4 + round(6 * c.detail)]
+    days = sorted({0, p.los, *rng.sample(range(p.los + 1), min(p.los + 1, 1 + round(2 * c.detail)))})
+    days = days if c.full else days[:2]
+    ranges = lab_ranges(c.cond)
+    d.add(f"{'Test':<10}")
+    for k in days:
+        d.add("  ")
+        d.phi(body_date(c, p.admit + dt.timedelta(days=k), ("M/D",)), "DATE")
+    d.add("  Ref range\n")
+    for n in names:
+        first = c.labs.get(n) or lab_value(rng, n, *ranges.get(n, (None, None)))
+        values = [first, *(lab_value(rng, n) for _ in days[1:])]
+        lab = LABS[n]
+        d.line(f"{n:<10}" + "".join(f"  {v:>5}" for v in values) + f"  {lab.lo:g}-{lab.hi:g}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from medgen.data.identity import doctor_name
+from medgen.data.phi import names, places
 from medgen.data.synthetic import people
-from medgen.data.synthetic.case import HOSPITAL_KINDS, PAST, Case, body_date, lab_names, phone, tolerated
+from medgen.data.synthetic.case import PAST, Case, body_date, lab_names, phone, tolerated
 from medgen.data.synthetic.clinical import BASIC, LABS
 from medgen.data.synthetic.phrases import article, days, join, lower_first
 from medgen.data.synthetic.text import Doc
@@ -211,13 +212,13 @@ def hpi(d: Doc, c: Case) -> None:
     for _ in range(round((0.5 + 2 * x) * rng.random())):
         syms, negs = rng.sample(_SYMPTOMS, 2), rng.sample(_NEGATIVES, 2)
         story.append(c.fill(c.pick(_ASSOCIATED), a=syms[0], b=syms[1], c=negs[0], d=negs[1]))
-    other = (f"{c.fake.last_name()} {c.pick(HOSPITAL_KINDS)}", "LOCATION:HOSPITAL")
+    other = (places.hospital(rng) if c.chance(0.7) else places.clinic(rng), "LOCATION:HOSPITAL")
     if c.chance(0.1 + 0.8 * x):
-        story.append(c.fill(c.pick(_REFERRAL), pcp=(doctor_name(c.fake), "NAME:DOCTOR"), other=other,
+        story.append(c.fill(c.pick(_REFERRAL), pcp=(c.pcp, "NAME:DOCTOR"), other=other,
                             finding=lower_first(cond.diagnosis) if c.chance(0.5) else "abnormal labs"))
     for template in rng.sample(_HPI_EXTRA, round(3.5 * x * rng.random())):
         story.append(c.fill(template, year=(str(_past_year(c, 15)), "DATE"), other=other, prior=c.pick(_PRIOR),
-                            workup=c.pick(_WORKUP), country=(c.fake.country(), "LOCATION:COUNTRY"),
+                            workup=c.pick(_WORKUP), country=(c.pick(places.COUNTRIES), "LOCATION:COUNTRY"),
                             place=people.place(c)))
     if c.service in ("ORTHOPAEDICS", "NEUROSURGERY", "SURGERY") and c.chance(0.12):
         story.append(c.fill(_COLLISION, plate=people.code(c, "ID:VEHICLE")))
@@ -337,12 +338,13 @@ def social(d: Doc, c: Case) -> None:
     smoker = any(h.name == "COPD" for h in c.pmh) or "lung" in cond.diagnosis.lower()
     tobacco = _TOBACCO[1:3] if smoker else _TOBACCO
     nums = {"n": str(rng.randint(2, 30)), "n2": str(rng.randint(10, 60)), "n3": str(rng.randint(2, 6))}
-    job = (c.fake.job().lower(), "PROFESSION")
+    job = (c.pick(places.PROFESSIONS) if c.chance(0.8) else c.fake.job().split(",")[0].lower(), "PROFESSION")
     nums["an"] = article(job[0])
     items = [("Home", c.fill(c.pick(_LIVES), city=city, rel=c.pick(rels), rel2=c.pick(("a dog", "two cats",
                                                                                      "grandchildren")))),
              ("Occupation", c.fill(c.pick(_WORK), job=job, an=nums["an"],
-                                   company=(c.fake.company(), "LOCATION:ORGANIZATION"))),
+                                   company=(places.organization(rng) if c.chance(0.6) else c.fake.company(),
+                                            "LOCATION:ORGANIZATION"))),
              ("Tobacco", c.fill(c.pick(tobacco), **nums)), ("EtOH", c.fill(c.pick(alcohol), **nums)),
              ("Illicits", c.fill(c.pick(drugs)))]
     if c.chance(0.3 + 0.4 * c.detail):
@@ -350,19 +352,18 @@ def social(d: Doc, c: Case) -> None:
     if c.chance(0.2 + 0.6 * c.detail):
         items.append(("Other", c.fill(c.pick(_FAMILY_SOCIAL))))
     if c.chance(0.15):
-        items.append(("Address", ["Home address: ", (c.fake.street_address(), "LOCATION:STREET"), ", ", city, ", ",
-                                  (c.fake.state_abbr(include_territories=False), "LOCATION:STATE"), " ",
-                                  people.code(c, "LOCATION:ZIP"), "."]))
+        items.append(("Address", ["Home address: ", (places.street(c.rng), "LOCATION:STREET"), ", ", city, ", ",
+                                  *people.state_zip(c), "."]))
     if c.chance(0.25):
         rel = c.pick(("daughter", "son", w.spouse, "sister", "niece"))
-        relative = f"{c.fake.first_name_female() if rel in ('daughter', 'sister', 'niece', 'wife') else c.fake.first_name_male()} " \
-                   f"{c.person.last if rel in ('daughter', 'son', 'wife', 'husband') else c.fake.last_name()}"
+        relative = f"{names.first_name(c.rng, 'Female' if rel in ('daughter', 'sister', 'niece', 'wife') else 'Male')} " \
+                   f"{c.person.last if rel in ('daughter', 'son', 'wife', 'husband') else names.last_name(c.rng)}"
         items.append(("HCP", c.pick((["HCP: ", people.listed(c, relative), f" ({rel}), ", (phone(c), "CONTACT:PHONE")],
                                      [f"Health care proxy is {w.pos} {rel}, ", (relative, "NAME:PATIENT"), " (",
                                       (phone(c), "CONTACT:PHONE"), ")."]))))
     if c.chance(0.1):
         moved = c.fill(", moved to the US in {year}", year=(str(_past_year(c)), "DATE")) if c.chance(0.5) else []
-        items.append(("Origin", [*c.fill("{Born in|Emigrated from} {country}", country=(c.fake.country(),
+        items.append(("Origin", [*c.fill("{Born in|Emigrated from} {country}", country=(c.pick(places.COUNTRIES),
                                                                                        "LOCATION:COUNTRY")), *moved, "."]))
     keep = [items[0]] + [it for it in items[1:] if c.chance(0.2 + 0.8 * c.detail)]
     if c.chance(0.3):
