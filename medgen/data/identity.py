@@ -44,10 +44,6 @@ class Person:
         return (self.discharge - self.admit).days
 
 
-def first_name(fake: Faker, sex: str) -> str:
-    return names.first_name(fake.random, sex)
-
-
 def doctor_name(fake: Faker) -> str:
     return names.full_name(fake.random)
 

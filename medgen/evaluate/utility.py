@@ -170,15 +170,18 @@ def patients_out(docs: list[Document], ev: EvaluateConfig, folds: int = 5) -> di
 
 
 def _cached(notes: list[Document], ev: EvaluateConfig) -> dict:
-    """`patients_out` of the shipped notes: the same for the same notes and settings, so it is kept (figures only) in
-    medgen's cache and computed once per machine."""
+    """`patients_out` of the shipped notes: the same for the same notes, settings and scoring code, so it is kept
+    (figures only) in medgen's cache and computed once per machine."""
     import hashlib
     import json
+
+    import sys
 
     from medgen.core.io import atomic_write_text
     from medgen.model.loading import cache_root
 
-    key = hashlib.sha256(json.dumps([[d.id, d.text, d.spans] for d in notes], sort_keys=True).encode()
+    code = b"".join(Path(sys.modules[f.__module__].__file__).read_bytes() for f in (trained_tagger, bio, _cached))
+    key = hashlib.sha256(json.dumps([[d.id, d.text, d.spans] for d in notes], sort_keys=True).encode() + code
                          + f"{ev.crf_max_iterations}/{ev.utility_bootstrap}/{ev.seed}".encode()).hexdigest()[:16]
     path = cache_root() / "utility" / f"handwritten-patients-out-{key}.json"
     try:

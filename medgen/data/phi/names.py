@@ -60,6 +60,14 @@ def _lists(locale: str) -> dict[str, tuple[str, ...]]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def first_names_by_sex() -> tuple[frozenset[str], frozenset[str]]:
+    """Every first name the pool draws, lower case: (female, male). A name in both says nothing of sex."""
+    lists = [_lists(locale) for locale in _MIX]
+    return (frozenset(n.lower() for x in lists for n in x["female"]),
+            frozenset(n.lower() for x in lists for n in x["male"]))
+
+
 def _locale(rng: random.Random) -> str:
     return rng.choices(list(_MIX), list(_MIX.values()))[0]
 

@@ -139,7 +139,9 @@ def _named(rng: random.Random, kinds: tuple[str, ...]) -> str:
         stem = rng.choice(_CIVIC)
     else:
         stem = city(rng).name
-    return f"{stem} {rng.choice(kinds)}"
+    # Not the stem's own word again ("Memorial Memorial Hospital").
+    kind = rng.choice([k for k in kinds if stem.split()[-1] not in k.split()] or kinds)
+    return f"{stem} {kind}"
 
 
 def hospital(rng: random.Random) -> str:

@@ -207,8 +207,9 @@ class _People:
         self.lasts: set[str] = set()
         provider = draw.fake.providers
         person = next(p for p in provider if hasattr(p, "first_names_female"))
-        self.female = {n.lower() for n in person.first_names_female}
-        self.male = {n.lower() for n in person.first_names_male}
+        female, male = names.first_names_by_sex()  # the engine's pool, every origin it draws from
+        self.female = female | {n.lower() for n in person.first_names_female}
+        self.male = male | {n.lower() for n in person.first_names_male}
 
     def learn(self, mentions: list[list[str]]) -> None:
         """Which words are first names and which surnames, from the mentions that show it."""
@@ -501,14 +502,24 @@ _WHOLE_PLACE = {"LOCATION:DEPARTMENT": places.unit, "LOCATION:HOSPITAL": places.
 
 def _institution(value: str, s: _Span) -> str | None:
     """Institutions are named with common words (places, saints), not with surnames. One named with generic words
-    alone ("North Valley Medical Center", "MICU"), or whose new name would be another of the record's, becomes a
-    new one of its kind."""
-    if re.fullmatch(r"[A-Z]{2,6}", value):  # an acronym ("LCH") stays one
-        return s.draw.once("acronym", value, lambda: s.draw.shape(value))
+    alone ("North Valley Medical Center"), a unit's acronym ("MICU"), or one whose new name would be another of the
+    record's, becomes a new one of its kind."""
+    if re.fullmatch(r"[A-Z]{2,6}", value):
+        if s.category == "LOCATION:DEPARTMENT":  # a unit's acronym ("MICU") names its kind: another unit
+            return s.draw.once(s.category, norm(value), lambda: places.unit(s.draw.rng))
+        return s.draw.once("acronym", value, lambda: s.draw.shape(value))  # a hospital's ("LCH") stays an acronym
     new = _place(value, s.draw, _GENERIC_PLACE, lambda: s.draw.rng.choice(places.PLACE_WORDS), s.category)
     if (new is None or norm(new) in s.draw.avoid.places) and s.category in _WHOLE_PLACE:
         new = s.draw.once(s.category, norm(value), lambda: _WHOLE_PLACE[s.category](s.draw.rng))
     return new
+
+
+def _whole_years(shift: dt.timedelta, ref: dt.date) -> bool:
+    """Whether `shift` moves `ref` to within a few days of its own month and day, leap days counted: a date without
+    its year ("March 3") would then read as it was."""
+    moved = ref + shift
+    return any(abs((moved - dt.date(moved.year + k, ref.month, min(ref.day, 28))).days) <= 3 for k in (-1, 0, 1))
+
 
 def _street(value: str, s: _Span) -> str:
     """A street with its distinctive words and numbers redrawn; one of generic words alone ("South Ln", "Route 9"
@@ -574,7 +585,7 @@ def surrogate(text: str, spans: list[Mapping], seed: str, avoid: Avoid = Avoid()
     dob = _header_date(text, "Date of Birth") or (born[0] if born else None)
     first_date = whole[0][1] if whole else None
     shift = dt.timedelta(days=draw.rng.choice((-1, 1)) * draw.rng.randint(*SHIFT_DAYS))
-    while abs(shift.days) % 365 in (0, 1, 2, 364):  # whole years keep a date without its year ("March 3") as it was
+    while _whole_years(shift, admit or first_date or dt.date(2020, 1, 1)):
         shift += dt.timedelta(days=draw.rng.choice((-1, 1)) * draw.rng.randint(3, 30))
     over = next((s["text"] for s in ordered if category(s["category"]).maker == "age" and _OVER_89_RE.match(s["text"])),
                 None)

@@ -63,14 +63,15 @@ class _Words(NamedTuple):
 
     title: str
     pr: str
+    obj: str
     pos: str
     noun: str
     letter: str
     spouse: str
 
 
-_WORDS = {"Male": _Words("Mr.", "he", "his", "man", "M", "wife"),
-          "Female": _Words("Ms.", "she", "her", "woman", "F", "husband")}
+_WORDS = {"Male": _Words("Mr.", "he", "him", "his", "man", "M", "wife"),
+          "Female": _Words("Ms.", "she", "her", "her", "woman", "F", "husband")}
 
 @dataclass
 class Case:
@@ -288,7 +289,7 @@ def draw_case(fake: Faker, rng: random.Random, profile: str, sex: str | None, se
     labs = {n: lab_value(rng, n, *ranges.get(n, (None, None))) for n in (*BASIC, *lab_names(cond))}
     c = Case(service, cond, full, person, pmh, home, labs, fake, rng, detail)
     w = c.words
-    c.vocab = {"Pr": w.pr.capitalize(), "pr": w.pr, "pos": w.pos, "title": w.title, "noun": w.noun,
+    c.vocab = {"Pr": w.pr.capitalize(), "pr": w.pr, "obj": w.obj, "pos": w.pos, "title": w.title, "noun": w.noun,
                "last": (person.last, "NAME:PATIENT"), "age": (str(person.age), "AGE"),
                "first": (person.first, "NAME:PATIENT"), "name": (person.name, "NAME:PATIENT"),
                "hospital": (person.hospital, "LOCATION:HOSPITAL"), "art": article(str(person.age)),
@@ -323,7 +324,7 @@ def _mrn(rng: random.Random, digits: str) -> str:
     letters = "".join(rng.choice("ABCDEFGHKMNPRTWX") for _ in range(3))
     return rng.choices((digits, f"{digits[:3]}-{digits[3:5]}-{digits[5:]}", f"{digits[:2]}-{digits[2:5]}-{digits[5:]}",
                         f"00{digits}", f"MR{digits}", f"{rng.choice('ABEHKMT')}{digits}", f"{letters}-{digits[:4]}",
-                        f"{digits[:4]}-{digits[3:]}", digits[:5]),
+                        f"{digits[:4]}-{digits[4:]}", digits[:5]),
                        (0.35, 0.12, 0.1, 0.08, 0.07, 0.08, 0.08, 0.06, 0.06))[0]
 
 

@@ -15,33 +15,49 @@ from medgen.data.identity import doctor_name
 from medgen.data.phi import names, places
 from medgen.data.synthetic import people
 from medgen.data.synthetic.case import DAY, PAST, WHOLE, Case, body_date, phone
-from medgen.data.synthetic.phrases import FIELD_RE
+from medgen.data.synthetic.phrases import FIELD_RE, article
 from medgen.data.synthetic.text import Doc
 
 _RELATIVES = ("daughter", "son", "sister", "brother", "niece", "nephew", "granddaughter", "grandson", "friend",
               "neighbor", "partner")
 _FEMALE_KIN = {"daughter", "sister", "niece", "granddaughter", "wife", "mother"}
+_MALE_KIN = {"son", "brother", "nephew", "grandson", "husband", "father"}
+_CASUAL = {"mother": "mom", "father": "dad"}
 
 
-def relative(c: Case) -> tuple[str, str]:
-    """A relative or friend: (what they are to the patient, their name), the surname shared where kin share one."""
-    rel = c.pick((*_RELATIVES, c.words.spouse, "mother", "father"))
-    first = names.first_name(c.rng, "Female" if rel in _FEMALE_KIN else "Male" if rel in (
-        "son", "brother", "nephew", "grandson", "husband", "father") else None)
+def relative(c: Case, rel: str | None = None) -> tuple[str, str]:
+    """A relative or friend (`rel`, else drawn): (what they are to the patient, their name), the surname shared where
+    kin share one, a first name of the relation's sex."""
+    rel = rel or c.pick((*_RELATIVES, c.words.spouse, "mother", "father"))
+    first = names.first_name(c.rng, "Female" if rel in _FEMALE_KIN else "Male" if rel in _MALE_KIN else None)
     last = c.person.last if rel in ("son", "daughter", "wife", "husband") and c.chance(0.7) else names.last_name(c.rng)
     if c.chance(0.08):
         last = f"{last}-{names.last_name(c.rng)}"
     return rel, f"{first} {last}"
 
 
-def _kin_phrase(c: Case) -> list:
-    """A relative named the ways notes name them: "her older daughter Ana", "son, Tom Baker,", "mom (Rita)",
-    "Rita (sister)", "late husband Joe"."""
+def _relative_age(c: Case, rel: str) -> int:
+    """An age that fits the relation: parents a generation older, children one younger, the rest near the patient's."""
+    age = c.person.age
+    if rel in ("mother", "father"):
+        return min(age + c.rng.randint(18, 40), 104)
+    if rel in ("daughter", "son", "niece", "nephew") and age >= 36:
+        return c.rng.randint(max(age - 40, 1), age - 18)
+    if rel in ("granddaughter", "grandson") and age >= 50:
+        return c.rng.randint(1, age - 36)
+    return max(age + c.rng.randint(-12, 12), 18)
+
+
+def _kin_phrase(c: Case, with_age: bool = False) -> list:
+    """A relative named the ways notes name them: "her older daughter Ana", "son Tom Baker", "mom (Rita)",
+    "Rita (sister)"; with their age where asked ("her sister Rita (58)")."""
     rel, name = relative(c)
     who = _named(c, name)
-    return c.pick(([f"{c.words.pos} {c.pick(('', 'older ', 'younger ', ''))}{rel} ", who],
-                   [f"{rel}, ", who, ","], [f"{c.pick(('mom', 'dad', rel))} (", who, ")"], [who, f" ({rel})"],
-                   [f"{c.words.pos} late {c.words.spouse} ", who], [f"{rel} ", who]))
+    sibling = rel in ("sister", "brother", "daughter", "son")
+    forms = [[f"{c.words.pos} {c.pick(('older ', 'younger ', '', '')) if sibling else ''}{rel} ", who],
+             [f"{rel} ", who], [f"{_CASUAL.get(rel, rel)} (", who, ")"], [who, f" ({rel})"]]
+    phrase = c.pick(forms[:2] if with_age else forms)
+    return [*phrase, " (", _age(c, _relative_age(c, rel)), ")"] if with_age else phrase
 
 
 def _demographics(c: Case) -> list:
@@ -122,17 +138,27 @@ def _age(c: Case, years: int) -> tuple[str, str]:
     return (str(years), "AGE")
 
 
+def _before(c: Case) -> dt.date:
+    return c.person.admit - dt.timedelta(days=c.rng.randint(1, 10))
+
+
 def _during(c: Case) -> dt.date:
     p = c.person
     return p.admit + dt.timedelta(days=c.rng.randint(0, max(p.los, 0)))
 
 
 def _kid(c: Case) -> list:
-    """A child or grandchild, by the patient's age, with a child's age: "granddaughter Maya (18 mo)"."""
-    rel = c.pick(("son", "daughter") if c.person.age < 45 else ("grandson", "granddaughter"))
+    """A child or grandchild young enough to be one, by the patient's age: "granddaughter Maya (18 mo)", "son Leo (7 yo)"."""
+    age = c.person.age
+    rel = c.pick(("son", "daughter") if age < 45 else ("grandson", "granddaughter"))
+    oldest = min(age - (36 if rel.startswith("grand") else 16), 17)
     first = names.first_name(c.rng, "Male" if rel.endswith("son") else "Female")
     name = f"{first} {c.person.last if c.chance(0.6) else names.last_name(c.rng)}"
-    return [f"{rel} ", _named(c, name), " (", *FACTORIES["kidage"](c), ")"]
+    if oldest < 1 or c.chance(0.4):
+        young = [(str(c.rng.randint(2, 23)), "AGE"), c.pick((" mo", " months", "mo", " wk", " weeks"))]
+    else:
+        young = [(str(c.rng.randint(1, oldest)), "AGE"), c.pick((" yo", "yo", " y/o", " years"))]
+    return [f"{rel} ", _named(c, name), " (", *young, ")"]
 
 
 def _weekday_date(c: Case) -> list:
@@ -167,23 +193,31 @@ FACTORIES = {
     "day": lambda c: (body_date(c, _during(c), DAY), "DATE"),
     "md": lambda c: (body_date(c, _during(c), ("M/D", "Mon D", "Month Dth")), "DATE"),
     "weekday": lambda c: (f"{_during(c):%A}", "DATE"),
-    "year": lambda c: (str(c.person.admit.year - c.rng.randint(1, 20)), "DATE"),
+    # Days before the admission, for what the history tells of the days that led to it.
+    "mdbefore": lambda c: (body_date(c, _before(c), ("M/D", "Mon D", "Month Dth")), "DATE"),
+    "wkbefore": lambda c: (f"{_before(c):%A}", "DATE"),
+    "nthbefore": lambda c: (_ordinal(_before(c).day), "DATE"),
+    "admitday": lambda c: (body_date(c, c.person.admit, DAY), "DATE"),
+    "year": lambda c: (str(c.person.admit.year - c.rng.randint(1, max(min(20, c.person.age - 1), 1))), "DATE"),
     "past": lambda c: (body_date(c, c.person.admit - dt.timedelta(days=c.rng.randint(40, 2000)), PAST), "DATE"),
-    "relage": lambda c: _age(c, min(99, c.person.age + c.rng.randint(18, 35)) if c.chance(0.5)
-                             else c.rng.randint(1, max(c.person.age - 16, 2))),
+    "kinage": lambda c: _kin_phrase(c, with_age=True),
     "parentage": lambda c: _age(c, c.rng.randint(45, 98)),
     "sibage": lambda c: _age(c, max(c.person.age + c.rng.randint(-12, 12), 1)),
     "decade": lambda c: (f"{10 * c.rng.randint(4, 8)}s", "AGE"),
     "month": lambda c: (f"{c.person.admit - dt.timedelta(days=c.rng.randint(30, 300)):%B}", "DATE"),
     "nth": lambda c: (_ordinal(_during(c).day), "DATE"),
-    "husband": lambda c: [f"{c.words.pos} {c.words.spouse} ", _named(c, relative(c)[1])],
-    "kin": lambda c: [f"{c.pick(('daughter', 'son', 'sister', 'brother', 'mother', 'niece'))}, ",
-                      _named(c, relative(c)[1]), ","],
+    "husband": lambda c: [f"{c.words.pos} {c.words.spouse} ", _named(c, relative(c, c.words.spouse)[1])],
+    "kin": lambda c: (lambda rel: [f"{rel}, ", _named(c, relative(c, rel)[1]), ","])(
+        c.pick(("daughter", "son", "sister", "brother", "mother", "niece"))),
     "ptlabel": lambda c: [c.pick(("Pt: ", "Patient: ", "RE: ", "Name: ", "PATIENT: ")), *_patient_line(c)],
     "mrnlabel": lambda c: [c.pick(("MRN ", "MRN: ", "MRN# ", "MR# ", "Med Rec #: ", "Hosp #: ", "Unit #: ",
                                    "Medical record number ", "MRN ", "mrn ")), (c.person.mrn, "ID:MEDICALRECORD")],
     "dob": lambda c: (body_date(c, c.person.dob, WHOLE + ("MM/DD/YYYY",)), "DATE"),
     "kinname": _kin_phrase,
+    "kinname2": _kin_phrase,
+    "unit2": people.department,
+    "idnum2": lambda c: people.code(c, "ID:IDNUM"),
+    "ajob": lambda c: (lambda job: [f"{article(job)} ", (job, "PROFESSION")])(c.pick(places.PROFESSIONS)),
     "acronym": lambda c: (_acronym(places.hospital(c.rng) if c.chance(0.5) else c.person.hospital),
                           "LOCATION:HOSPITAL"),
     "HOSP": lambda c: (c.person.hospital.upper(), "LOCATION:HOSPITAL"),
@@ -201,8 +235,6 @@ FACTORIES = {
     "acct": lambda c: people.code(c, "ID:ACCOUNT"),
     "ORG": lambda c: (places.organization(c.rng).upper(), "LOCATION:ORGANIZATION"),
     "OTHERHOSP": lambda c: (places.hospital(c.rng).upper(), "LOCATION:HOSPITAL"),
-    "kidage": lambda c: c.pick(([(str(c.rng.randint(2, 23)), "AGE"), c.pick((" mo", " months", "mo", " wk", " weeks"))],
-                                [(str(c.rng.randint(1, 17)), "AGE"), c.pick((" yo", "yo", " y/o", " years"))])),
     "kid": _kid,
     "ptage": lambda c: c.pick(([(str(c.person.age), "AGE"), c.words.letter],
                                [(str(c.person.age), "AGE"), c.pick((" yo ", "yo ", " y.o. ", " y/o ")), c.words.letter],
@@ -232,24 +264,24 @@ def _patient_line(c: Case) -> list:
 # {pr}, {pos}, ...). Ages of relatives only after the history of present illness (its own age comes first).
 MENTIONS: dict[str, tuple[str, ...]] = {
     "History of Present Illness": (
-        "Initially evaluated at {clinic} on {md}, then sent to {otherhosp} ED.",
+        "Initially evaluated at {clinic} on {mdbefore}, then sent to {otherhosp} ED.",
         "{Pr} was at work ({org}) when symptoms began.",
-        "Seen at {acronym} ED on {md} and discharged home.",
+        "Seen at {acronym} ED on {mdbefore} and discharged home.",
         "{Pr} {was last seen|followed up} at {acronym} in {year}; per {dr}'s note, {pr} was stable.",
         "{pt} is a {agesex} who {was in usual health|had been well} until {month}.",
         "{banner}",
         "{banner} presenting with {dyspnea|chest pain|fever|confusion|abdominal pain}.",
-        "Accompanied by {kinname}, who {drove|brought} {pr} in.",
+        "Accompanied by {kinname}, who {drove|brought} {obj} in.",
         "Collateral from {kinname} by phone; {pt} {agrees|agreed} with the history.",
-        "{ptlabel}, {agesex}, {mrnlabel}, seen in the ED on {day}.",
-        "Symptoms began in {month} and worsened on {nth}.",
+        "{ptlabel}, {agesex}, {mrnlabel}, seen in the ED on {admitday}.",
+        "Symptoms began in {month} and worsened on {nthbefore}.",
         "{pt} and {husband} report no recent travel.",
-        "History obtained from {pt} and {pos} {daughter|son|wife|husband|sister} {relname}.",
-        "{Per|Collateral from} {pos} {daughter|son|partner|friend} {relname}, {pr} had been more tired for {2-6} days.",
-        "Seen at {clinic} on {past} by {dr}, who {referred|sent} {pr} in.",
+        "History obtained from {pt} and {kinname}.",
+        "{Per|Collateral from} {kinname}, {pr} had been more tired for {2-6} days.",
+        "Seen at {clinic} on {past} by {dr}, who {referred|sent} {obj} in.",
         "{Transferred|Sent} from {otherhosp} ({city}) for further management; records reviewed (MRN there {idnum}).",
         "{Pr} was {brought in|BIBA} from home in {hometown} by {pos} neighbor {relname}.",
-        "{Pt|Patient} called {pos} PCP {pcp} on {weekday}, who advised ED evaluation.",
+        "{Pt|Patient} called {pos} PCP {pcp} on {wkbefore}, who advised ED evaluation.",
         "Recent admission to {otherhosp} in {year} for similar symptoms.",
         "In short: {ptage}; reassessed by {dr} on {wkdmd}.",
         "{ptage}; records from {OTHERHOSP} arrived {wkdmd}.",
@@ -263,24 +295,24 @@ MENTIONS: dict[str, tuple[str, ...]] = {
         "{Hospitalized|Admitted} at {otherhosp} in {year}",
     ),
     "Social History": (
-        "Employed by {org} as a {job}; has insurance through work ({org}).",
-        "Attends {org} {on weekdays|part time}; {pos} {kinname} drives {pr} there.",
+        "Employed by {org} as {ajob}; has insurance through work ({org}).",
+        "Attends {org} {on weekdays|part time}; {kinname} drives {obj} there.",
         "Stays at {org} shelter intermittently; case manager {dr} ({phone}).",
         "Pharmacy: {org}, {street}.",
         "Retired from {org} in {year}.",
-        "Lives with {kinname}; {kinname} checks in daily.",
+        "Lives with {kinname}; {kinname2} checks in daily.",
         "Close to {kinname}, who lives in {city}.",
-        "{Was a|Works as a} {job}; job at {org}.",
+        "{Was|Works as} {ajob}; job at {org}.",
         "Referred to {org} for {food|housing|transport} assistance.",
         "Lives with {husband} and {pos} {kin} who helps with meds.",
         "{Insurance|Coverage}: {org}; PCP at {clinic}.",
         "Worked for {org} until {year}.",
-        "Works as a {job} at {org}.",
+        "Works as {ajob} at {org}.",
         "Retired {job}; previously worked for {org} for {10-35} years.",
         "Occupation: {job}",
         "Originally from {country}; moved to {hometown} in {year}.",
         "Lives with {pos} {daughter|son|partner} at {street}, {hometown}.",
-        "Emergency contact: {relname} ({daughter|son|sister|brother|friend}) {phone}",
+        "Emergency contact: {kinname} {phone}",
         "{Insurance|Coverage}: {Medicare|Medicaid|Blue Cross|Aetna|Tufts}, ID {idnum}.",
         "Gets {meds|medications} from {org} (fax {fax}).",
         "Attends day program at {org} {twice|three times} a week.",
@@ -290,35 +322,35 @@ MENTIONS: dict[str, tuple[str, ...]] = {
         "Email on file: {ptemail}; prefers {text|phone|email} ({phone}).",
     ),
     "Family History": (
-        "{kinname} ({relage}) with {diabetes|hypertension|depression}.",
+        "{kinage} with {diabetes|hypertension|depression}.",
         "Mother died at {parentage} of {stroke|MI|breast cancer|COPD}.",
         "Father: {colon cancer|CAD|diabetes} (onset in {decade}).",
         "{Brother|Sister} ({sibage}) with {hypertension|diabetes|asthma}.",
-        "Daughter {relname} is a {job} and helps at home.",
+        "{kinname} works as {ajob} and helps at home.",
     ),
     "Brief Hospital Course": (
         "Outside records from {otherhosp} and {clinic} were reviewed with {dr}.",
         "Home services arranged through {org} (fax {fax}).",
         "d/w {dr} from {acronym} on {wkdmd}; {pr} agreed with the plan.",
-        "Per {dr}, repeat labs on the {nth} were stable.",
+        "Per {dr}, repeat labs on {nth} were stable.",
         "Records from {HOSP} ({phone}) were requested on {md}.",
         "{pt} ({agesex}) tolerated the procedure well.",
         "By {weekday}, {pt} was ambulating the halls with {PT|nursing}.",
         "{pt} asked that {kinname} be updated daily.",
         "{banner}",
         "Discussed with {kinname} at the bedside; questions answered.",
-        "{kinname} will stay with {pr} for the first week at home.",
+        "{kinname} will stay with {obj} for the first week at home.",
         "Pt {pt} MRN {mrn} {unit} {room}.",
         "Labs drawn at {org} today were sent to {clinic}.",
         "{ptlabel} ({mrnlabel}, DOB {dob}) was seen in {unit}, {room}, on {day}.",
         "Echo in {month} showed {preserved|mildly reduced} EF; compared with {year}, no change.",
         "On {nth}, {pr} was moved to {room}.",
-        "Specimen {idnum} sent to {org} (order #{idnum}).",
+        "Specimen {idnum} sent to {org} (order #{idnum2}).",
         "{pt}'s {kin} called the floor on {weekday} at {phone}.",
-        "Admitted to {unit} on {day}; transferred to {unit} on {md}.",
+        "Admitted to {unit} on {day}; transferred to {unit2} later in the stay.",
         "Transferred to {unit} ({room}) on {day} for closer monitoring; HR {52-128}, BP {88-172}/{48-96}.",
         "On {weekday} night {pr} became hypotensive to {80-95}/{40-60}; covering MD {dr} (pager {pager}) saw "
-        "{pr} at the bedside.",
+        "{obj} at the bedside.",
         "Moved to {room} on {unit} after {1-3} days in the ICU.",
         "Discussed {pt} with {nurse} at {6-22}:{00|15|30|45}; {250-900} cc out since midnight.",
         "Seen by {PT|OT|SW|case management|nutrition} ({dr}); {pt} cleared for home.",
@@ -327,7 +359,7 @@ MENTIONS: dict[str, tuple[str, ...]] = {
         "CT {chest|abdomen/pelvis|head} on {md} (accession {idnum}) was {unremarkable|without acute findings}.",
         "Pathology {idnum} from the {md} biopsy {is pending|returned benign}; {dr} will follow up.",
         "Family meeting held {weekday} with {relname} and the team; goals of care reviewed.",
-        "Updated {relname} ({daughter|son|HCP}) by phone on {md} at {phone}.",
+        "Updated {kinname} (HCP) by phone on {md} at {phone}.",
         "{pt} was seen by {dr} on {md}; plan reviewed with {pt} and {pos} {wife|husband|daughter|son}.",
         "Case discussed with {dr} on {day}, who agreed with the plan.",
         "Strength {3-5}/5 {bilaterally|in the LE}; I/O {800-2400}/{600-2200}; {2-4}/{4-6} blood cx {negative|pending}.",
@@ -337,7 +369,7 @@ MENTIONS: dict[str, tuple[str, ...]] = {
         "Note accessed from {ip} by {user} on {md}.",
     ),
     "Discharge Disposition": (
-        "{kinname} to pick {pr} up at {9-17}:00; {pr} will stay with {kinname}.",
+        "{kinname} to pick {obj} up at {9-17}:00; {pr} will stay with {kinname}.",
         "Transport by {org}; {pr} was discharged from {unit} {room}.",
         "{Home with|Referred to} {org} for {VNA|PT|home infusion}; intake {phone}.",
         "Accepted at {org}; report called to {nurse} at {phone}.",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from medgen.data.identity import doctor_name
 from medgen.data.phi import names, places
 from medgen.data.synthetic import people
 from medgen.data.synthetic.case import PAST, Case, body_date, lab_names, phone, tolerated
