@@ -202,12 +202,18 @@ def release(config: str = ConfigOpt, set: Optional[List[str]] = SetOpt) -> None:
 def print_serve(m) -> None:
     for note in m.notes:
         console.print(f"[yellow]note:[/] {note}")
-    console.print(f"backend: {m.backend}  smoke test: {m.smoke['n_passed']}/{m.smoke['n']} passed, "
-                  f"{m.smoke['tokens_per_s']} tokens/s")
+    console.print(f"backend: {m.backend}  {smoke_line(m.smoke)}, {m.smoke['tokens_per_s']} tokens/s")
     for r in m.smoke_scores:
-        console.print(f"  {r['sex']}/{r['service']}: passed={r['passed']} stopped={r['stopped']} "
-                      f"sections={r['section_fraction']} missing={r['missing_fields']}")
+        console.print(f"  {r['sex']}/{r['service']}: passed={r['passed']} tries={r.get('tries', 1)} "
+                      f"stopped={r['stopped']} sections={r['section_fraction']} missing={r['missing_fields']}")
     console.print(f"Modelfile: {m.modelfile}\nGGUF: {m.gguf}")
+
+
+def smoke_line(smoke: dict) -> str:
+    """"smoke test 3/3 passed", and how many of them at the first try where a prompt needed another."""
+    line = f"smoke test {smoke['n_passed']}/{smoke['n']} passed"
+    first = smoke.get("n_passed_first_try")
+    return line if first is None or first == smoke["n_passed"] else f"{line} ({first} at the first try)"
 
 
 def closing_lines(cfg: PipelineConfig, skipped: list[str]) -> list[str]:
@@ -225,8 +231,7 @@ def closing_lines(cfg: PipelineConfig, skipped: list[str]) -> list[str]:
     if skipped:
         lines.append(f"skipped (made from these inputs): {', '.join(skipped)}")
     if (served := done("serve")) is not None:
-        lines.append(f"model: {served.modelfile} (GGUF {served.gguf}); smoke test {served.smoke['n_passed']}/"
-                     f"{served.smoke['n']} passed")
+        lines.append(f"model: {served.modelfile} (GGUF {served.gguf}); {smoke_line(served.smoke)}")
     if (generated := done("generate")) is not None:
         c = generated.counts
         lines.append(f"corpus: {generated.files.get('records')}: {c['valid']} records ({c['valid']}/{c['planned']} "

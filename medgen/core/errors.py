@@ -228,7 +228,9 @@ class SmokeTestFailed(MedgenError):
     @classmethod
     def from_scores(cls, scores: list[dict]) -> SmokeTestFailed:
         """Say which prompt failed and why; the scores carry metadata and reason names, never record text."""
-        failed = [f"{r['sex']}/{r['service']}: {', '.join(r['reasons'])}" for r in scores if not r["passed"]]
+        failed = [f"{r['sex']}/{r['service']}: {', '.join(r['reasons'])}"
+                  + (f" (the last of {r['tries']} tries)" if r.get("tries", 1) > 1 else "")
+                  for r in scores if not r["passed"]]
         n_passed = sum(bool(r["passed"]) for r in scores)
         return cls(f"smoke test: {n_passed}/{len(scores)} records passed; " + "; ".join(failed), scores)
 

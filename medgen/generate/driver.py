@@ -11,9 +11,9 @@ from typing import Callable
 from medgen.core.config import GenerateConfig, PipelineConfig
 from medgen.data.prompts import request_messages
 from medgen.generate.journal import Journal
-from medgen.generate.plan import Request, attempt_seed
+from medgen.generate.plan import Request
 from medgen.serve import smoke
-from medgen.serve.backends import Backend
+from medgen.serve.backends import Backend, attempt_seed
 
 OnProgress = Callable[[int, int], None]  # (done, total), for a caller's own display (a Prefect progress artifact)
 # The consistency checks a record fails as it will be released, from the model's text and the request's id.

@@ -13,11 +13,9 @@ from medgen.core.config import GenerateConfig, PipelineConfig
 from medgen.core.constants import MANIFEST_FILE, SEXES
 from medgen.core.errors import DataError
 from medgen.core.results import PrepareResult
-from medgen.serve.backends import SEED_MODULUS, request_seed
+from medgen.serve.backends import request_seed
 
 CSV_COLUMNS = ("sex", "service", "count")
-# A retry's seed follows from the request's seed and the attempt alone, so any record can be regenerated.
-RETRY_SEED_STEP = 1_000_003
 
 
 @dataclass(frozen=True)
@@ -27,10 +25,6 @@ class Request:
     sex: str
     service: str
     seed: int  # sampling seed of the first attempt
-
-
-def attempt_seed(first: int, attempt: int) -> int:
-    return (first + attempt * RETRY_SEED_STEP) % SEED_MODULUS
 
 
 def allocate(weights: dict[tuple[str, str], int], n: int) -> dict[tuple[str, str], int]:

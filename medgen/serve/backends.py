@@ -33,6 +33,14 @@ def request_seed(seed: int, index: int) -> int:
     return int.from_bytes(digest[:4], "big") % SEED_MODULUS
 
 
+# A retry's seed follows from the request's seed and the attempt alone, so any record can be regenerated.
+RETRY_SEED_STEP = 1_000_003
+
+
+def attempt_seed(first: int, attempt: int) -> int:
+    return (first + attempt * RETRY_SEED_STEP) % SEED_MODULUS
+
+
 @dataclass
 class Generation:
     text: str

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 
 def smoke_test(config: PipelineConfig, server: backends.Backend, stops: tuple[str, ...]) -> dict:
-    """Generate one record per configured prompt, as many at once as the server has slots, and score them.
+    """Generate one record per configured prompt, as many at once as the server has slots, and score them; a
+    prompt whose record fails is tried again with a new seed, up to smoke.attempts tries.
 
     Never logs record text: the records go to the owner-only smoke.json only.
     """
@@ -38,11 +39,20 @@ def smoke_test(config: PipelineConfig, server: backends.Backend, stops: tuple[st
 
     def one(i: int) -> dict:
         p = sm.prompts[i]
-        gen = server.chat(request_messages(p.sex, p.service, inline), max_tokens=sm.max_tokens,
-                          temperature=config.serve.temperature, top_p=config.serve.top_p, seed=sm.seed + i, stop=stops)
-        row = smoke.score(gen.text, p.sex, p.service, gen.stopped, sm.min_section_fraction, inline)
-        row.update(tokens=gen.tokens, seconds=round(gen.seconds, 2), record=gen.text)
-        log.info("smoke %d/%d %s/%s: passed=%s", i + 1, len(sm.prompts), p.sex, p.service, row["passed"])
+        tokens, seconds, failed = 0, 0.0, []
+        for attempt in range(sm.attempts):
+            gen = server.chat(request_messages(p.sex, p.service, inline), max_tokens=sm.max_tokens,
+                              temperature=config.serve.temperature, top_p=config.serve.top_p,
+                              seed=backends.attempt_seed(sm.seed + i, attempt), stop=stops)
+            row = smoke.score(gen.text, p.sex, p.service, gen.stopped, sm.min_section_fraction, inline)
+            tokens, seconds = tokens + gen.tokens, seconds + gen.seconds
+            if row["passed"]:
+                break
+            failed.append(row["reasons"])
+        # A prompt that never passed reports its last try's reasons; `failed_tries` keeps every failed try's.
+        row.update(tries=attempt + 1, failed_tries=failed, tokens=tokens, seconds=round(seconds, 2), record=gen.text)
+        log.info("smoke %d/%d %s/%s: passed=%s after %d %s", i + 1, len(sm.prompts), p.sex, p.service,
+                 row["passed"], row["tries"], "try" if row["tries"] == 1 else "tries")
         return row
 
     t0 = time.monotonic()
@@ -58,7 +68,9 @@ def smoke_test(config: PipelineConfig, server: backends.Backend, stops: tuple[st
     wall = time.monotonic() - t0
     tokens = sum(r["tokens"] for r in rows)
     return {"passed": all(r["passed"] for r in rows), "n": len(rows), "n_passed": sum(r["passed"] for r in rows),
-            "tokens_per_s": round(tokens / wall, 1) if wall else None, "results": rows}
+            "n_passed_first_try": sum(not r["failed_tries"] for r in rows),
+            "tries": sum(r["tries"] for r in rows), "tokens_per_s": round(tokens / wall, 1) if wall else None,
+            "results": rows}
 
 
 def inputs(config: PipelineConfig) -> dict:

@@ -17,7 +17,8 @@ from medgen.core.errors import DataError
 from medgen.generate import plan as planning
 from medgen.generate import stage as generate
 from medgen.generate.journal import JOURNAL_KIND
-from medgen.generate.plan import attempt_seed, shard_of
+from medgen.generate.plan import shard_of
+from medgen.serve.backends import attempt_seed
 from medgen.generate.shards import merge_shards
 
 from conftest import tiny_config

@@ -48,6 +48,50 @@ def test_service_with_slash_and_sex_letter():
     assert (s["got_sex"], s["got_service"]) == ("F", "OBSTETRICS/GYNECOLOGY")
 
 
+# (smoke.attempts, {prompt index: its tries that end cut, without a stop token}) -> expected tries per prompt,
+# whether the test passes, and the passes at the first try
+RETRIES = [
+    (2, {}, [1, 1, 1], True, 3),
+    (2, {0: [0]}, [2, 1, 1], True, 2),
+    (2, {0: [0], 2: [0]}, [2, 1, 2], True, 1),
+    (2, {1: [0, 1]}, [1, 2, 1], False, 2),
+    (1, {0: [0]}, [1, 1, 1], False, 2),
+    (3, {2: [0, 1]}, [1, 1, 3], True, 2),
+]
+
+
+@pytest.mark.parametrize("attempts,cut,tries,passed,first", RETRIES)
+def test_a_prompt_whose_record_fails_is_tried_again_with_a_new_seed(attempts, cut, tries, passed, first, tmp_path):
+    """As generate retries an invalid record, a smoke prompt gets smoke.attempts tries, each with the seed its try
+    number gives; it passes when one of them does, and the first tries' passes are reported beside."""
+    from medgen.cli import smoke_line
+    from medgen.core.config import load_config
+    from medgen.core.errors import SmokeTestFailed
+    from medgen.serve.backends import attempt_seed
+    from medgen.serve.stage import smoke_test
+
+    from fakes import fake
+
+    cfg = load_config(None, [f"run_dir={tmp_path}", f"smoke.attempts={attempts}"])
+    server = fake(cut_seeds=frozenset(attempt_seed(cfg.smoke.seed + i, k) for i, ks in cut.items() for k in ks))
+    result = smoke_test(cfg, server, ())
+    rows = result["results"]
+    assert [r["tries"] for r in rows] == tries and result["tries"] == sum(tries)
+    assert sorted(server.calls) == sorted(attempt_seed(cfg.smoke.seed + i, k) for i, n in enumerate(tries)
+                                          for k in range(n))
+    assert result["passed"] is passed and result["n_passed_first_try"] == first
+    for i, r in enumerate(rows):
+        assert r["failed_tries"] == [["no stop token"]] * (tries[i] - r["passed"]), r
+    n_passed = sum(r["passed"] for r in rows)
+    assert smoke_line(result) == f"smoke test {n_passed}/3 passed" + (f" ({first} at the first try)"
+                                                                       if first < n_passed else "")
+    if not passed:
+        failing = next(r for r in rows if not r["passed"])
+        said = str(SmokeTestFailed.from_scores(rows))
+        again = f" (the last of {attempts} tries)" if attempts > 1 else ""
+        assert f"{failing['sex']}/{failing['service']}: no stop token{again}" in said, said
+
+
 def test_an_interrupt_during_the_smoke_test_does_not_wait_for_requests_in_flight(tmp_path):
     """Ctrl-C (or a job's SIGTERM) reaches the caller, which stops the server, while another prompt's record is
     still being written: waiting for it would hold the interrupt until that record reached max_tokens."""
