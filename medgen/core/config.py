@@ -417,8 +417,8 @@ class SmokeConfig(_Model):
         min_length=1,
     )
     max_tokens: int = Field(1024, ge=16, description="Generation limit; a record must stop before it.")
-    attempts: int = Field(2, ge=1, description="Tries per prompt, each with a new seed, as generate retries an "
-                          "invalid record (generate.max_attempts): a prompt passes when one of its tries writes a "
+    attempts: int = Field(3, ge=1, description="Tries per prompt, each with a new seed, as many as generate gives "
+                          "an invalid record (generate.max_attempts): a prompt passes when one of its tries writes a "
                           "valid record, and the first tries' passes are reported beside.")
     min_section_fraction: float = Field(0.6, ge=0.0, le=1.0, description="Expected headings a record must have.")
     seed: int = Field(0, description="Sampling seed.")
