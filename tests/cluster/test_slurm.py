@@ -227,7 +227,9 @@ def test_whole_pipeline_runs_on_the_pool_and_the_orchestrator_stays_light(worker
     assert report["peak_rss_mb"] < 500, report["peak_rss_mb"]
     assert summary["train"]["rung"] == {"r": 16, "max_seq_length": 1024}
     assert summary["serve"]["smoke"]["passed"], summary["serve"]["smoke"]
-    assert summary["export"]["parity"]["top1_agreement"] >= 0.99
+    # The export job checked its GGUF (the demo's Q8_0) against the merged model and passed its out-type's gate.
+    parity = summary["export"]["parity"]
+    assert parity["top1_agreement"] >= parity["required_top1"] and parity["kl_mean"] <= parity["required_max_kl_mean"]
 
     run = tmp_path / "run"
     from medgen.core.config import load_config
